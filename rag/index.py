@@ -1,0 +1,548 @@
+"""The index folder: durable store + derived FAISS and BM25 files + manifest + writer lock.
+
+Write protocol (crash-safe at every instant):
+1. take the writer lock (`.lock`, holds the writer's pid);
+2. one SQLite transaction changes documents, chunks and vectors and bumps `generation`;
+3. the derived files for that generation are written under new names
+   (`dense-<g>.faiss`, `bm25-<g>/`), each atomically;
+4. `manifest.json` is replaced atomically to point at them; older files are removed.
+A crash before 2 commits leaves the old state; after it, the next open sees the manifest
+lagging the store and rebuilds the derived files from stored vectors (no re-embedding).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.atomic import write_json_atomic
+from rag.chunking import Chunk, Chunker
+from rag.dense import DEFAULT_FACTORY, DenseIndex
+from rag.documents import Document
+from rag.embedding import Embedder
+from rag.errors import (
+    DocumentNotFound,
+    DuplicateDocument,
+    IndexLocked,
+    IndexNotFound,
+    ManifestMismatch,
+    RagError,
+)
+from rag.sparse import BM25_PARAMS, SparseIndex
+from rag.store import SCHEMA_VERSION, Store
+
+STORE_FILE = "store.sqlite"
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".lock"
+
+Notify = Callable[[str], None]
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One whole generation of the derived indexes; readers hold a reference while searching."""
+
+    generation: int
+    dense: DenseIndex
+    sparse: SparseIndex
+
+
+@dataclass
+class ChangeReport:
+    """What a write did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the index content changed."""
+        return bool(self.added or self.updated or self.removed)
+
+
+class WriterLock:
+    """An exclusive flock on `<index>/.lock`; the holder's pid is written into the file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self, timeout: float = 0.0) -> None:
+        """Take the lock, waiting up to `timeout` seconds; IndexLocked names the holder."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    raise IndexLocked(
+                        f"index {self.path.parent} is locked by pid {holder} (another writer is "
+                        "adding or removing articles); wait for it to finish and try again"
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @contextlib.contextmanager
+    def held(self, timeout: float = 0.0) -> Iterator[None]:
+        """Context manager form of acquire/release."""
+        self.acquire(timeout)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"rag": __import__("rag").__version__}
+    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "pysbd"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class Index:
+    """An index folder; open it with `Index.open` (existing) or `Index.create_or_open`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        embedder: Embedder,
+        chunker: Chunker,
+        *,
+        factory: str = DEFAULT_FACTORY,
+        notify: Notify = _stderr,
+    ) -> None:
+        self.folder = Path(folder)
+        self.embedder = embedder
+        self.chunker = chunker
+        self.factory = factory
+        self.notify = notify
+        self.lock = WriterLock(self.folder)
+        self.store: Store | None = None
+        self._snapshot: Snapshot | None = None
+        self._swap = threading.Lock()  # serialises in-process writers and snapshot swaps
+
+    # ------------------------------------------------------------------ config
+
+    def config(self) -> dict[str, Any]:
+        """What must match between the index and the running code for search to be valid."""
+        ident = self.embedder.identity
+        return {
+            "embedder": {k: ident.get(k) for k in ("name", "package", "version", "weights_sha256")},
+            "dim": self.embedder.dim,
+            "normalize": True,
+            "chunker": self.chunker.params,
+        }
+
+    def _check_config(self, store: Store) -> None:
+        stored = store.get_meta("config")
+        if stored is None:
+            return
+        have, want = json.loads(stored), self.config()
+        if have != want:
+            diffs = [k for k in want if have.get(k) != want.get(k)]
+            raise ManifestMismatch(
+                f"index {self.folder} was built with other settings ({', '.join(diffs)} differ: "
+                f"index has {json.dumps({k: have.get(k) for k in diffs})}); run "
+                "'rag index build' to rebuild it with the current settings"
+            )
+
+    def _embed_hash(self, text: str) -> str:
+        weights = self.embedder.identity.get("weights_sha256", "")
+        return hashlib.sha256(f"{weights}\0{text}".encode()).hexdigest()
+
+    # ------------------------------------------------------------------ open / load
+
+    @property
+    def exists(self) -> bool:
+        """Whether the folder holds a store."""
+        return (self.folder / STORE_FILE).exists()
+
+    def open(self, *, create: bool = False, check_config: bool = True) -> Index:
+        """Open the store and load the derived indexes, repairing them if needed."""
+        if not self.exists and not create:
+            raise IndexNotFound(f"no index at {self.folder}: run 'rag index build' first")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.store is None:
+            self.store = Store(self.folder / STORE_FILE)
+        if check_config:
+            self._check_config(self.store)
+        self._snapshot = self._load_or_repair()
+        return self
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current whole generation of derived indexes."""
+        if self._snapshot is None:
+            raise IndexNotFound(f"index {self.folder} is not open")
+        return self._snapshot
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """manifest.json, or None when missing or unreadable."""
+        try:
+            data = json.loads((self.folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _load_files(self, manifest: dict[str, Any]) -> Snapshot:
+        files = manifest["files"]
+        dense = DenseIndex.load(self.folder / files["dense"], self.embedder.dim, self.factory)
+        sparse = SparseIndex.load(self.folder / files["sparse"])
+        n_chunks = manifest["counts"]["chunks"]
+        if dense.ntotal != n_chunks or sparse.ntotal != n_chunks:
+            raise ValueError(
+                f"dense holds {dense.ntotal}, BM25 {sparse.ntotal}, manifest says {n_chunks}"
+            )
+        return Snapshot(int(manifest["generation"]), dense, sparse)
+
+    def _load_or_repair(self) -> Snapshot:
+        store = self._require_store()
+        generation = store.generation
+        manifest = self.read_manifest()
+        problem = None
+        if manifest is None:
+            problem = "manifest.json is missing or unreadable"
+        elif manifest.get("schema_version") != SCHEMA_VERSION:
+            problem = f"manifest schema {manifest.get('schema_version')} != {SCHEMA_VERSION}"
+        else:
+            try:
+                snapshot = self._load_files(manifest)
+            except Exception as exc:  # any unreadable derived file is rebuilt from the store
+                problem = f"derived index files are missing or corrupt ({exc})"
+            else:
+                if snapshot.generation == generation:
+                    _, n_chunks = store.counts()
+                    if snapshot.dense.ntotal == n_chunks:
+                        return snapshot
+                    problem = f"dense index holds {snapshot.dense.ntotal} of {n_chunks} chunks"
+                else:
+                    problem = (
+                        f"derived files are at generation {snapshot.generation}, "
+                        f"store at {generation} (an interrupted write)"
+                    )
+        if generation == 0 and manifest is None:
+            # A brand-new, empty index: nothing to repair, nothing to say.
+            return self._rebuild_derived(persist=True, quiet=True)
+        self.notify(f"index {self.folder}: {problem}; rebuilding FAISS and BM25 from the store")
+        return self._rebuild_derived(persist=True)
+
+    def _rebuild_derived(self, *, persist: bool, quiet: bool = False) -> Snapshot:
+        """Rebuild FAISS and BM25 from stored vectors and texts: no embedding happens."""
+        store = self._require_store()
+        started = time.perf_counter()
+        with store.snapshot():
+            generation = store.generation
+            dense = DenseIndex(self.embedder.dim, self.factory)
+            for ids, vectors in store.iter_vectors(self.embedder.dim):
+                dense.add(ids, vectors)
+            ids, texts = store.all_chunk_texts()
+        sparse = SparseIndex.build(ids, texts)
+        snapshot = Snapshot(generation, dense, sparse)
+        if persist:
+            try:
+                with self.lock.held(timeout=0.0):
+                    if store.generation == generation:
+                        self._persist(snapshot)
+            except IndexLocked:
+                pass  # a live writer will write newer files itself; use ours in memory
+        if not quiet:
+            self.notify(
+                f"rebuilt from {dense.ntotal} stored vectors without re-embedding "
+                f"({time.perf_counter() - started:.2f} s)"
+            )
+        return snapshot
+
+    def _require_store(self) -> Store:
+        if self.store is None:
+            raise IndexNotFound(f"index {self.folder} is not open")
+        return self.store
+
+    def reload_if_changed(self) -> bool:
+        """Pick up writes made by another process (manifest generation moved); True if reloaded."""
+        manifest = self.read_manifest()
+        if manifest is None or self._snapshot is None:
+            return False
+        if int(manifest.get("generation", -1)) == self._snapshot.generation:
+            return False
+        try:
+            snapshot = self._load_files(manifest)
+        except Exception:
+            return False  # mid-write or corrupt: keep serving the whole old generation
+        with self._swap:
+            if self._snapshot is None or snapshot.generation > self._snapshot.generation:
+                self._snapshot = snapshot
+        return True
+
+    # ------------------------------------------------------------------ persist
+
+    def _persist(self, snapshot: Snapshot) -> None:
+        """Write derived files for `snapshot` under generation names, then the manifest."""
+        store = self._require_store()
+        g = snapshot.generation
+        dense_name, sparse_name = f"dense-{g}.faiss", f"bm25-{g}"
+        snapshot.dense.save(self.folder / dense_name)
+        snapshot.sparse.save(self.folder / sparse_name)
+        n_docs, n_chunks = store.counts()
+        previous = self.read_manifest() or {}
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "generation": g,
+            "created_at": previous.get("created_at") or dt.datetime.now(dt.UTC).isoformat(),
+            "built_at": dt.datetime.now(dt.UTC).isoformat(),
+            "embedder": self.embedder.identity,
+            "dim": self.embedder.dim,
+            "normalize": True,
+            "faiss_factory": self.factory,
+            "bm25": BM25_PARAMS,
+            "chunker": self.chunker.params,
+            "counts": {"documents": n_docs, "chunks": n_chunks},
+            "corpus_hash": store.corpus_hash(),
+            "library_versions": _library_versions(),
+            "files": {"store": STORE_FILE, "dense": dense_name, "sparse": sparse_name},
+        }
+        write_json_atomic(self.folder / MANIFEST_FILE, manifest)
+        self._cleanup(keep={g, int(previous.get("generation", g))})
+
+    def _cleanup(self, keep: set[int]) -> None:
+        """Remove derived files of older generations (the previous one stays for readers)."""
+        for path in self.folder.iterdir():
+            name = path.name
+            if name.startswith(".") and name.endswith(".tmp"):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                    missing_ok=True
+                )
+                continue
+            for prefix, suffix in (("dense-", ".faiss"), ("bm25-", "")):
+                if name.startswith(prefix) and name.endswith(suffix):
+                    number = name[len(prefix) : len(name) - len(suffix) if suffix else None]
+                    if number.isdigit() and int(number) not in keep:
+                        if path.is_dir():
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ writes
+
+    def add_documents(
+        self,
+        docs: Sequence[Document],
+        *,
+        sync: bool = False,
+        progress: Progress | None = None,
+        lock_timeout: float = 0.0,
+    ) -> ChangeReport:
+        """Add or update articles; unchanged ones are skipped and cached vectors reused.
+
+        With `sync=True` the index ends up holding exactly `docs` (articles not given are
+        removed), which is what `rag index build` does. Any invalid input raises before
+        anything is written.
+        """
+        started = time.perf_counter()
+        seen: dict[str, str] = {}
+        for doc in docs:
+            if doc.source in seen:
+                raise DuplicateDocument(f"{doc.source}: given twice; give each article once")
+            if doc.content_hash in seen.values():
+                other = next(s for s, h in seen.items() if h == doc.content_hash)
+                raise DuplicateDocument(
+                    f"{doc.source}: same text as {other} in this batch; keep only one of them"
+                )
+            seen[doc.source] = doc.content_hash
+        with self._swap, self.lock.held(timeout=lock_timeout):
+            store = self._require_store()
+            # Another process may have written since we loaded: start from its state.
+            self._snapshot = self._load_or_repair()
+            reset = store.get_meta("config") != json.dumps(self.config(), sort_keys=True)
+            if reset and not sync and store.get_meta("config") is not None:
+                self._check_config(store)
+            report = ChangeReport()
+            incoming = {d.source for d in docs}
+            to_remove = (
+                [info.source for info in store.list_documents() if info.source not in incoming]
+                if sync
+                else []
+            )
+            work: list[tuple[Document, list[Chunk]]] = []
+            for doc in docs:
+                existing = store.document_hash(doc.source)
+                owner = store.source_of_hash(doc.content_hash)
+                if owner is not None and owner != doc.source and owner not in to_remove:
+                    raise DuplicateDocument(
+                        f"{doc.source}: same text as the indexed article {owner}; not added "
+                        f"(remove {owner} first if this is a rename)"
+                    )
+                if existing == doc.content_hash and not reset:
+                    stored = store.document_meta(doc.source)
+                    if stored == (doc.title, doc.published, doc.url):
+                        report.unchanged.append(doc.source)
+                        continue
+                (report.updated if existing else report.added).append(doc.source)
+                work.append((doc, self.chunker.chunk(doc)))
+            if not work and not to_remove and not reset:
+                report.seconds = time.perf_counter() - started
+                report.generation = store.generation
+                return report
+            # Embed only texts whose vectors are not cached: unchanged paragraphs cost nothing.
+            hashes = [[self._embed_hash(c.text) for c in chunks] for _, chunks in work]
+            flat = {h: c.text for (_, chunks), hs in zip(work, hashes, strict=True)
+                    for c, h in zip(chunks, hs, strict=True)}
+            cached = store.cached_vectors(flat)
+            missing = [h for h in flat if h not in cached]
+            report.chunks_reused = sum(len(hs) for hs in hashes) - len(missing)
+            vectors = self._embed([flat[h] for h in missing], progress)
+            report.chunks_embedded = len(missing)
+            old_ids: list[int] = []
+            for source in to_remove + [d.source for d, _ in work]:
+                old_ids.extend(store.chunk_ids_of(source))
+            new_ids: list[int] = []
+            with store.transaction() as conn:
+                if reset:
+                    conn.execute("DELETE FROM chunks")
+                    Store.set_meta(conn, "config", json.dumps(self.config(), sort_keys=True))
+                Store.put_vectors(conn, missing, vectors)
+                for source in to_remove:
+                    Store.delete_document(conn, source)
+                for (doc, chunks), hs in zip(work, hashes, strict=True):
+                    Store.put_document(conn, doc)
+                    new_ids.extend(Store.put_chunks(conn, chunks, hs))
+                Store.drop_unused_vectors(conn)
+            report.removed = to_remove
+            report.chunks_written = len(new_ids)
+            if reset:
+                snapshot = self._rebuild_derived(persist=False, quiet=True)
+            else:
+                snapshot = self._apply_delta(old_ids, new_ids)
+            self._persist(snapshot)
+            self._snapshot = snapshot
+            report.generation = snapshot.generation
+            report.seconds = time.perf_counter() - started
+            return report
+
+    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        out = []
+        step = 64
+        for i in range(0, len(texts), step):
+            out.append(self.embedder.embed(texts[i : i + step]))
+            if progress:
+                progress(min(i + step, len(texts)), len(texts))
+        return np.vstack(out)
+
+    def _apply_delta(self, old_ids: Sequence[int], new_ids: Sequence[int]) -> Snapshot:
+        """New generation = previous dense index minus old chunks plus new ones; BM25 rebuilt."""
+        import faiss
+
+        store = self._require_store()
+        previous = self.snapshot
+        # Copy, never mutate, the live index: concurrent readers keep searching the old one.
+        dense = DenseIndex(
+            self.embedder.dim, self.factory, faiss.clone_index(previous.dense.index)
+        )
+        dense.remove(old_ids)
+        if new_ids:
+            dense.add(np.asarray(new_ids, dtype=np.int64),
+                      store.vectors_for(new_ids, self.embedder.dim))
+        with store.snapshot():
+            generation = store.generation
+            ids, texts = store.all_chunk_texts()
+        sparse = SparseIndex.build(ids, texts)
+        return Snapshot(generation, dense, sparse)
+
+    def remove(self, sources: Sequence[str], *, lock_timeout: float = 0.0) -> ChangeReport:
+        """Remove articles by source id; an unknown id raises before anything changes."""
+        started = time.perf_counter()
+        with self._swap, self.lock.held(timeout=lock_timeout):
+            store = self._require_store()
+            self._snapshot = self._load_or_repair()
+            unknown = [s for s in sources if store.document_hash(s) is None]
+            if unknown:
+                known = ", ".join(i.source for i in store.list_documents()[:5]) or "none"
+                raise DocumentNotFound(
+                    f"no indexed article with source id {', '.join(map(repr, unknown))}; "
+                    f"see 'rag list' (e.g. {known})"
+                )
+            old_ids = [i for s in sources for i in store.chunk_ids_of(s)]
+            with store.transaction() as conn:
+                for source in sources:
+                    Store.delete_document(conn, source)
+                Store.drop_unused_vectors(conn)
+            snapshot = self._apply_delta(old_ids, [])
+            self._persist(snapshot)
+            self._snapshot = snapshot
+            return ChangeReport(
+                removed=list(dict.fromkeys(sources)),
+                seconds=time.perf_counter() - started,
+                generation=snapshot.generation,
+            )
+
+
+def check_consistency(index: Index) -> dict[str, int]:
+    """Counts that must agree in a healthy index; raises RagError when they do not."""
+    store = index._require_store()
+    n_docs, n_chunks = store.counts()
+    snap = index.snapshot
+    counts = {
+        "documents": n_docs,
+        "chunks": n_chunks,
+        "dense": snap.dense.ntotal,
+        "sparse": snap.sparse.ntotal,
+    }
+    if not (n_chunks == snap.dense.ntotal == snap.sparse.ntotal):
+        raise RagError(f"index {index.folder} is inconsistent: {counts}")
+    return counts

@@ -1,0 +1,150 @@
+"""Hybrid retrieval: dense (FAISS) and sparse (BM25) rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rag.errors import InvalidQuery
+from rag.index import Index
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
+MAX_TOP_K = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its scores; `text == document.text[start:end]`."""
+
+    id: int
+    chunk_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str | None
+    published: str | None
+    score: float  # the fused (or single-mode) score used for ranking
+    dense_score: float | None = None  # cosine similarity, when dense ran and found it
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some articles and/or a published-date range (inclusive)."""
+
+    sources: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    raise InvalidQuery(f"{name} {value!r} is not a date: use YYYY-MM-DD") from None
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return bool(self.sources or self.date_from or self.date_to)
+
+
+def validate_top_k(top_k: int) -> int:
+    """top_k must be within 1..MAX_TOP_K."""
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidQuery(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k!r}")
+    return top_k
+
+
+def rrf(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank(d))."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            fused[doc] = fused.get(doc, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    """Searches an open Index in dense, BM25 or hybrid mode."""
+
+    def __init__(self, index: Index, *, candidates: int = 50) -> None:
+        self.index = index
+        self.candidates = candidates
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query vector (same embedder as the chunks)."""
+        return self.index.embedder.embed([query])[0]
+
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        *,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Rank chunks for `query`; hybrid fuses dense and BM25 top candidates by RRF."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidQuery("the query is empty: type a question or some keywords")
+        validate_top_k(top_k)
+        if mode not in MODES:
+            raise InvalidQuery(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        snapshot = self.index.snapshot  # one whole generation for this whole query
+        store = self.index._require_store()
+        allowed = None
+        if filters is not None and filters.active:
+            allowed = np.asarray(
+                store.chunk_ids_where(filters.sources, filters.date_from, filters.date_to),
+                dtype=np.int64,
+            )
+        pool = max(self.candidates, top_k)
+        dense: list[tuple[int, float]] = []
+        sparse: list[tuple[int, float]] = []
+        if mode in ("dense", "hybrid"):
+            vector = self.embed_query(query) if query_vector is None else query_vector
+            dense = snapshot.dense.search(vector, pool, allowed)
+        if mode in ("bm25", "hybrid"):
+            sparse = snapshot.sparse.search(query, pool, allowed)
+        if mode == "dense":
+            scored = {i: s for i, s in dense}
+        elif mode == "bm25":
+            scored = {i: s for i, s in sparse}
+        else:
+            scored = rrf([[i for i, _ in dense], [i for i, _ in sparse]])
+        ranked = sorted(scored, key=lambda i: (-scored[i], i))
+        dense_at = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
+        sparse_at = {i: (r, s) for r, (i, s) in enumerate(sparse, start=1)}
+        # Fetch a few spare rows: a chunk deleted since this snapshot was loaded is skipped.
+        wanted = ranked[: top_k + 10]
+        rows = store.chunks_by_ids(wanted)
+        hits: list[Hit] = []
+        for i in wanted:
+            row = rows.get(i)
+            if row is None:
+                continue
+            d, s = dense_at.get(i), sparse_at.get(i)
+            hits.append(
+                Hit(
+                    id=i, chunk_id=row.chunk_id, source=row.source, start=row.start,
+                    end=row.end, text=row.text, title=row.title, published=row.published,
+                    score=float(scored[i]),
+                    dense_score=d[1] if d else None, bm25_score=s[1] if s else None,
+                    dense_rank=d[0] if d else None, bm25_rank=s[0] if s else None,
+                )
+            )
+            if len(hits) == top_k:
+                break
+        return hits

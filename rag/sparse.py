@@ -1,0 +1,114 @@
+"""The sparse side: a BM25 index (bm25s) over chunk texts, keyed by chunk row id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.atomic import write_dir_atomic
+
+BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75, "stopwords": "en", "stemmer": "english"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(BM25_PARAMS["stemmer"])
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stop-worded, stemmed word tokens (the same for chunks and queries)."""
+    import bm25s
+
+    return bm25s.tokenize(  # type: ignore[no-any-return]
+        list(texts), stopwords=BM25_PARAMS["stopwords"], stemmer=_stemmer(),
+        return_ids=False, show_progress=False,
+    )
+
+
+class SparseIndex:
+    """BM25 over chunk texts; `ids[i]` is the chunk row id of the i-th indexed text."""
+
+    def __init__(self, retriever: Any, ids: np.ndarray) -> None:
+        self.retriever = retriever
+        self.ids = ids
+        self._pos = {int(chunk_id): pos for pos, chunk_id in enumerate(ids)}
+
+    @property
+    def ntotal(self) -> int:
+        """Number of chunks indexed."""
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, texts: Sequence[str]) -> SparseIndex:
+        """Index these chunk texts (BM25 is rebuilt whole: bm25s has no incremental add)."""
+        import bm25s
+
+        retriever = bm25s.BM25(
+            method=BM25_PARAMS["method"], k1=BM25_PARAMS["k1"], b=BM25_PARAMS["b"]
+        )
+        if len(texts):
+            # allow_empty: a chunk of only stop words still keeps its row, so positions line up.
+            tokens = bm25s.tokenize(
+                list(texts), stopwords=BM25_PARAMS["stopwords"], stemmer=_stemmer(),
+                show_progress=False, allow_empty=True,
+            )
+            retriever.index(tokens, show_progress=False)
+        return cls(retriever, np.asarray(ids, dtype=np.int64))
+
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score) for a query; only chunks scoring above zero."""
+        if self.ntotal == 0 or k <= 0:
+            return []
+        vocab = self.retriever.vocab_dict
+        tokens = [t for t in tokenize([query])[0] if t in vocab]
+        if not tokens:
+            return []
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(self.ntotal, dtype=np.float32)
+            positions = [self._pos[int(i)] for i in allowed if int(i) in self._pos]
+            if not positions:
+                return []
+            mask[positions] = 1.0
+        docs, scores = self.retriever.retrieve(
+            [tokens], k=min(k, self.ntotal), show_progress=False, weight_mask=mask, n_threads=0
+        )
+        return [
+            (int(self.ids[d]), float(s))
+            for d, s in zip(docs[0], scores[0], strict=True)
+            if s > 0
+        ]
+
+    def save(self, path: Path) -> None:
+        """Write the index folder atomically (temp folder, fsync, rename)."""
+
+        def write(tmp: Path) -> None:
+            if self.ntotal:
+                self.retriever.save(str(tmp), show_progress=False)
+            np.save(tmp / "ids.npy", self.ids)
+            (tmp / "rag_bm25.json").write_text(json.dumps({"n": self.ntotal, **BM25_PARAMS}))
+
+        write_dir_atomic(path, write)
+
+    @classmethod
+    def load(cls, path: Path) -> SparseIndex:
+        """Read a folder written by `save`; raises if it is missing or corrupt."""
+        import bm25s
+
+        meta = json.loads((path / "rag_bm25.json").read_text())
+        ids = np.load(path / "ids.npy")
+        if meta["n"] != len(ids):
+            raise ValueError(f"{path}: {len(ids)} ids but {meta['n']} recorded")
+        if len(ids) == 0:
+            return cls(bm25s.BM25(), ids)
+        retriever = bm25s.BM25.load(str(path), load_corpus=False, show_progress=False)
+        return cls(retriever, ids)

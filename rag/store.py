@@ -1,0 +1,379 @@
+"""The durable store: documents, chunks and vectors in one SQLite file (the source of truth).
+
+FAISS and BM25 files are derived from it and can always be rebuilt from it without
+re-embedding. Every change is one SQLite transaction that also bumps `generation`, so a
+crash leaves either the old or the new state, never a mix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.documents import Document
+from rag.errors import IndexCorrupt
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    title TEXT, published TEXT, outlet TEXT, url TEXT,
+    body_start INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- FAISS id; never reused
+    chunk_id TEXT NOT NULL,
+    source TEXT NOT NULL REFERENCES documents(source) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embed_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE INDEX IF NOT EXISTS chunks_embed ON chunks(embed_hash);
+CREATE TABLE IF NOT EXISTS vectors (embed_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row joined with its document's metadata."""
+
+    id: int
+    chunk_id: str
+    source: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    title: str | None
+    published: str | None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed article without its text."""
+
+    source: str
+    title: str | None
+    published: str | None
+    outlet: str | None
+    url: str | None
+    content_hash: str
+    chunks: int
+    chars: int
+    added_at: str
+
+
+class Store:
+    """SQLite-backed store of documents, chunks and the embedding cache."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            conn = self.conn
+            # WAL: readers keep a consistent snapshot while a writer commits.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            conn.commit()
+            conn.execute("SELECT count(*) FROM chunks").fetchone()
+            version = int(self.get_meta("schema_version") or SCHEMA_VERSION)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(
+                f"the store {path} is unreadable ({exc}); move the index folder aside and run "
+                "'rag index build'"
+            ) from None
+        if version != SCHEMA_VERSION:
+            raise IndexCorrupt(
+                f"the store {path} has schema version {version}, this program reads "
+                f"{SCHEMA_VERSION}; run 'rag index build' into a new --index folder"
+            )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (SQLite connections must not be shared across threads)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=30, check_same_thread=False, isolation_level=None
+            )
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def get_meta(self, key: str) -> str | None:
+        """A value from the meta table."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        """Set a meta value (inside a transaction)."""
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees one committed state."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: commit on success, roll back on any error; bumps `generation`."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def generation(self) -> int:
+        """Number of committed writes so far."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)."""
+        docs = self.conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def corpus_hash(self) -> str:
+        """A hash over every article's content hash, in source order."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for source, content_hash in self.conn.execute(
+            "SELECT source, content_hash FROM documents ORDER BY source"
+        ):
+            digest.update(f"{source}\0{content_hash}\n".encode())
+        return digest.hexdigest()
+
+    def document_hash(self, source: str) -> str | None:
+        """The stored content hash of `source`, or None when it is not indexed."""
+        row = self.conn.execute(
+            "SELECT content_hash FROM documents WHERE source = ?", (source,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def source_of_hash(self, content_hash: str) -> str | None:
+        """The source id that holds this exact text, if any."""
+        row = self.conn.execute(
+            "SELECT source FROM documents WHERE content_hash = ?", (content_hash,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def document_meta(self, source: str) -> tuple[str | None, str | None, str | None] | None:
+        """(title, published, url) of `source`, or None."""
+        row = self.conn.execute(
+            "SELECT title, published, url FROM documents WHERE source = ?", (source,)
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every indexed article, newest first, then by source."""
+        rows = self.conn.execute(
+            """SELECT d.source, d.title, d.published, d.outlet, d.url, d.content_hash,
+                      (SELECT count(*) FROM chunks c WHERE c.source = d.source),
+                      length(d.text), d.added_at
+               FROM documents d ORDER BY d.published IS NULL, d.published DESC, d.source"""
+        ).fetchall()
+        return [DocumentInfo(*row) for row in rows]
+
+    def get_document(self, source: str) -> Document | None:
+        """The stored article, or None."""
+        row = self.conn.execute(
+            """SELECT source, text, title, published, outlet, url, body_start
+               FROM documents WHERE source = ?""",
+            (source,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            source=row[0], text=row[1], title=row[2], published=row[3], outlet=row[4],
+            url=row[5], body_start=row[6],
+        )
+
+    def chunk_ids_of(self, source: str) -> list[int]:
+        """Row ids of the chunks of `source`."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))]
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """Chunk rows with their document metadata, keyed by row id (missing ids omitted)."""
+        out: dict[int, StoredChunk] = {}
+        for i in range(0, len(ids), 500):
+            batch = [int(x) for x in ids[i : i + 500]]
+            marks = ",".join("?" * len(batch))
+            for row in self.conn.execute(
+                f"""SELECT c.id, c.chunk_id, c.source, c.ordinal, c.start, c."end", c.text,
+                           d.title, d.published
+                    FROM chunks c JOIN documents d ON d.source = c.source
+                    WHERE c.id IN ({marks})""",
+                batch,
+            ):
+                out[row[0]] = StoredChunk(*row)
+        return out
+
+    def chunk_ids_where(
+        self, sources: Sequence[str] | None, date_from: str | None, date_to: str | None
+    ) -> list[int]:
+        """Row ids of chunks whose article matches the source and published-date filters."""
+        sql = "SELECT c.id FROM chunks c JOIN documents d ON d.source = c.source WHERE 1=1"
+        args: list[object] = []
+        if sources:
+            sql += f" AND d.source IN ({','.join('?' * len(sources))})"
+            args.extend(sources)
+        if date_from:
+            sql += " AND d.published >= ?"
+            args.append(date_from)
+        if date_to:
+            sql += " AND d.published <= ?"
+            args.append(date_to)
+        return [r[0] for r in self.conn.execute(sql, args)]
+
+    def iter_vectors(self, dim: int, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(row ids, vectors) of every chunk, in batches, for rebuilding FAISS without embedding."""
+        cursor = self.conn.execute(
+            "SELECT c.id, v.vector FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "
+            "ORDER BY c.id"
+        )
+        while rows := cursor.fetchmany(batch):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vecs.reshape(len(rows), dim)
+
+    def all_chunk_texts(self) -> tuple[np.ndarray, list[str]]:
+        """(row ids, texts) of every chunk in id order, for rebuilding BM25."""
+        rows = self.conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def cached_vectors(self, hashes: Iterable[str]) -> set[str]:
+        """Which of these embedding hashes already have a stored vector."""
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i : i + 500]
+            marks = ",".join("?" * len(batch))
+            have.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT embed_hash FROM vectors WHERE embed_hash IN ({marks})", batch
+                )
+            )
+        return have
+
+    def vectors_for(self, ids: Sequence[int], dim: int) -> np.ndarray:
+        """Vectors of these chunk row ids, in the given order."""
+        rows = dict(
+            self.conn.execute(
+                f"""SELECT c.id, v.vector FROM chunks c JOIN vectors v
+                    ON v.embed_hash = c.embed_hash WHERE c.id IN ({",".join("?" * len(ids))})""",
+                [int(i) for i in ids],
+            ).fetchall()
+        )
+        return np.frombuffer(b"".join(rows[int(i)] for i in ids), dtype=np.float32).reshape(
+            len(ids), dim
+        )
+
+    # ------------------------------------------------------------------ writes (inside a txn)
+
+    @staticmethod
+    def put_document(conn: sqlite3.Connection, doc: Document) -> None:
+        """Insert or replace an article row (its old chunks go with it)."""
+        conn.execute("DELETE FROM documents WHERE source = ?", (doc.source,))
+        conn.execute(
+            """INSERT INTO documents (source, doc_id, content_hash, title, published, outlet,
+                                      url, body_start, text)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                doc.source, doc.doc_id, doc.content_hash, doc.title, doc.published,
+                doc.outlet, doc.url, doc.body_start, doc.text,
+            ),
+        )
+
+    @staticmethod
+    def put_chunks(
+        conn: sqlite3.Connection, chunks: Sequence[Chunk], embed_hashes: Sequence[str]
+    ) -> list[int]:
+        """Insert chunk rows; returns their new row ids (the FAISS ids)."""
+        ids = []
+        for chunk, embed_hash in zip(chunks, embed_hashes, strict=True):
+            cur = conn.execute(
+                """INSERT INTO chunks (chunk_id, source, ordinal, start, "end", n_tokens, text,
+                                       embed_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    chunk.chunk_id, chunk.source, chunk.ordinal, chunk.start, chunk.end,
+                    chunk.n_tokens, chunk.text, embed_hash,
+                ),
+            )
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+        return ids
+
+    @staticmethod
+    def put_vectors(conn: sqlite3.Connection, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store embedding vectors keyed by the hash of the embedded text."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            (
+                (h, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for h, v in zip(hashes, vectors, strict=True)
+            ),
+        )
+
+    @staticmethod
+    def delete_document(conn: sqlite3.Connection, source: str) -> None:
+        """Delete an article and its chunks."""
+        conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+    @staticmethod
+    def drop_unused_vectors(conn: sqlite3.Connection) -> None:
+        """Delete cached vectors no chunk uses any more (keeps the store lean)."""
+        conn.execute(
+            "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
+        )
