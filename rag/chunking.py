@@ -25,6 +25,8 @@ class Chunk:
     end: int
     text: str
     n_tokens: int
+    # Sentence spans (document offsets) inside the chunk, used for sentence-level reading.
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 class TokenCounter(Protocol):
@@ -189,6 +191,7 @@ class Chunker:
                     end=end,
                     text=text,
                     n_tokens=self.counter.count(text),
+                    sentences=tuple((u[0], u[1]) for u in group),
                 )
             )
         return chunks

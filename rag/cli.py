@@ -159,6 +159,135 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    """rag ask QUESTION"""
+    from rag.pipeline import make_qa
+
+    qa = make_qa(_settings(args), reader=args.reader)
+    answer = qa.ask(args.question, args.top_k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if answer.answer is None:
+        print(f"Not in the articles (confidence {answer.confidence:.2f}).")
+    else:
+        print(f"{answer.answer}   (confidence {answer.confidence:.2f})")
+    for c in answer.citations:
+        print(f"  [{c.source} {c.start}:{c.end}] {c.title or ''} {c.published or ''}".rstrip())
+        print(f"    \"{c.quote}\"")
+    t = answer.timings_ms
+    print(f"  ({t.get('total', 0):.0f} ms: retrieve {t.get('retrieve', 0):.0f}, "
+          f"read {t.get('read', 0):.0f})")
+    return EXIT_OK
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("answer.em", "answer.f1", "overall.f1", "abstention.f1", "citation.precision",
+            "citation.recall", "retrieval.recall@1", "retrieval.recall@5", "retrieval.mrr",
+            "latency_ms.p50", "latency_ms.p95")
+    return {k: metrics.get(k) for k in keys}
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """rag eval"""
+    from contextlib import ExitStack
+
+    from rag.evaluation import evaluate, fit, load_gold_files, scratch_copy
+    from rag.pipeline import make_index, make_qa
+    from rag.report import format_table, write_report
+
+    settings = _settings(args)
+    gold_paths = [Path(p) for p in args.gold] if args.gold else sorted(Path("eval/gold").glob(
+        "*.jsonl"))
+    if not gold_paths:
+        raise RagError("no gold files: give --gold FILE or put *.jsonl files in eval/gold/")
+    gold = load_gold_files(gold_paths)
+    out = Path(args.out)
+    with ExitStack() as stack:
+        folder = settings.index_dir
+        if args.add:
+            docs = _read_docs([Path(p) for p in args.add])
+            base = make_index(settings).open()
+            folder = stack.enter_context(scratch_copy(base))
+            base.close()
+            scratch = make_index(settings, index_dir=folder).open()
+            scratch.add_documents(docs)
+            print(f"scored on a temporary copy of the index with {len(docs)} article(s) added")
+        index = make_index(settings, index_dir=folder).open()
+        readers = [args.reader or settings.reader]
+        if args.compare:
+            readers = list(dict.fromkeys(readers + ["extractive", "generative", "hybrid"]))
+        qas = {}
+        for name in readers:
+            try:
+                qas[name] = make_qa(settings, reader=name, index=index)
+            except RagError as exc:
+                _err(f"reader {name} unavailable: {exc}")
+        qa = qas[readers[0]]
+        if args.fit_calibration:
+            with _progress("fitting", sys.stderr.isatty()) as progress:
+                calibration = fit(qa, gold, progress=progress)
+            target = settings.calibration_file or None
+            calibration.save(target)
+            qa.calibration = calibration
+            print(f"calibration fitted ({calibration.fitted_on}); threshold "
+                  f"{calibration.threshold:.3f}; saved")
+        with _progress("evaluating", sys.stderr.isatty()) as progress:
+            run = evaluate(qa, gold, progress=progress)
+        metrics = dict(run.metrics)
+        metrics["splits"] = {k: _headline(v) for k, v in run.splits.items()}
+        metrics["reader"] = qa.reader.name
+        metrics["calibration"] = qa.calibration.fitted_on
+        notes = [
+            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, RRF)",
+            f"abstention calibration: {qa.calibration.fitted_on} "
+            f"(threshold {qa.calibration.threshold:.3f})",
+            f"gold: {', '.join(str(p) for p in gold_paths)} ({len(gold)} questions)",
+        ]
+        split_rows = [{"split": k, **v} for k, v in metrics["splits"].items()]
+        columns = ["split", "answer.f1", "overall.f1", "abstention.f1", "citation.precision",
+                   "retrieval.recall@5"]
+        notes.append("fitted vs held-out quarter:\n\n" + format_table(split_rows, columns))
+        write_report(metrics, out, "rag eval", notes)
+        rows = [{"run": f"{qa.reader.name} / hybrid", **_headline(metrics)}]
+        if args.compare:
+            for mode in ("dense", "bm25"):
+                other = evaluate(qa, gold, mode=mode)  # type: ignore[arg-type]
+                rows.append({"run": f"{qa.reader.name} / {mode}", **_headline(other.metrics)})
+            for name, other_qa in qas.items():
+                if name == qa.reader.name:
+                    continue
+                with _progress(f"evaluating {name}", sys.stderr.isatty()) as progress:
+                    other = evaluate(other_qa, gold, progress=progress)
+                rows.append({"run": f"{name} / hybrid", **_headline(other.metrics)})
+            (out / "compare.md").write_text(
+                format_table(rows, ["run", *_headline(metrics)]) + "\n", encoding="utf-8"
+            )
+        print(format_table(rows, ["run", *_headline(metrics)]))
+        print()
+        print(format_table(split_rows, columns))
+        print(f"\nwrote {out}/metrics.json, report.md, report.png")
+        failures = []
+        if args.min_recall5 is not None and metrics["retrieval.recall@5"] < args.min_recall5:
+            failures.append(f"retrieval.recall@5 {metrics['retrieval.recall@5']:.3f} < "
+                            f"{args.min_recall5}")
+        if args.min_f1 is not None and metrics["answer.f1"] < args.min_f1:
+            failures.append(f"answer.f1 {metrics['answer.f1']:.3f} < {args.min_f1}")
+        if failures:
+            raise RagError("regression gate failed: " + "; ".join(failures))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """rag serve"""
+    from api.server import run
+
+    settings = _settings(args)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    run(settings.model_copy(update=overrides))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -194,6 +323,39 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--date-to", help="only articles published on or before YYYY-MM-DD")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
+
+    ask = sub.add_parser("ask", help="answer a question with cited passages")
+    ask.add_argument("question")
+    ask.add_argument("--top-k", type=int, default=None, help="passages to show (1-100)")
+    ask.add_argument("--reader", choices=["extractive", "generative", "hybrid"], default=None)
+    ask.add_argument("--json", action="store_true", help="print the Answer JSON")
+    ask.set_defaults(func=cmd_ask)
+
+    ev = sub.add_parser("eval", help="score answers against gold Q&A files")
+    ev.add_argument("--gold", nargs="+", help="gold JSONL files (default: eval/gold/*.jsonl)")
+    ev.add_argument("--out", default="eval/out", help="report folder (default: eval/out)")
+    ev.add_argument("--reader", choices=["extractive", "generative", "hybrid"], default=None)
+    ev.add_argument("--compare", action="store_true",
+                    help="also run dense, BM25 and every reader; print one table")
+    ev.add_argument("--add", nargs="+", metavar="PATH",
+                    help="add these articles to a temporary copy of the index first")
+    ev.add_argument("--fit-calibration", action="store_true",
+                    help="refit the abstention calibration on 3/4 of the gold questions")
+    ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
+    ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
+    ev.set_defaults(func=cmd_eval)
+
+    serve = sub.add_parser("serve", help="run the HTTP API and web page")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+
+    try:
+        from rag.bench import add_bench_parser
+    except ImportError:
+        pass
+    else:
+        add_bench_parser(sub)
     return parser
 
 

@@ -155,6 +155,52 @@ class SentenceTransformerEmbedder:
                 self.progress(len(batch))
         return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
 
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text vectors plus pooled vectors of the given char spans of each text, in one pass."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        model = self.load()
+        outputs = model.encode(
+            list(texts), batch_size=self.batch_size, output_value=None,
+            normalize_embeddings=True, show_progress_bar=False,
+        )
+        enc = model.tokenizer(
+            list(texts), return_offsets_mapping=True, truncation=True,
+            max_length=model.max_seq_length,
+        )
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = []
+        for i, out in enumerate(outputs):
+            v = out["sentence_embedding"].float().numpy()
+            vectors[i] = v / (np.linalg.norm(v) or 1.0)
+            tokens = out["token_embeddings"].float().numpy()
+            offsets = enc["offset_mapping"][i][: len(tokens)]
+            pooled.append(pool_spans(tokens, offsets, spans[i]))
+        if self.progress:
+            self.progress(len(texts))
+        return vectors, pooled
+
+
+def pool_spans(
+    token_vectors: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Mean-pool contextual token vectors inside each character span, L2-normalised.
+
+    This gives sentence vectors from the chunk's own forward pass ("late chunking"), so
+    sentence-level reading costs no extra model calls at index or query time.
+    """
+    dim = token_vectors.shape[1]
+    out = np.zeros((len(spans), dim), dtype=np.float32)
+    for i, (s, e) in enumerate(spans):
+        rows = [j for j, (a, b) in enumerate(offsets) if b > a and a >= s and b <= e]
+        if not rows:  # a span past the model's truncation: fall back to the whole text
+            rows = [j for j, (a, b) in enumerate(offsets) if b > a]
+        v = token_vectors[rows].mean(axis=0)
+        out[i] = v / (np.linalg.norm(v) or 1.0)
+    return out
+
 
 def make_embedder(spec: str = DEFAULT_EMBEDDER, *, batch_size: int = 32) -> Embedder:
     """The embedder named by a settings string ('package:NAME', 'onnx:...' or a folder)."""

@@ -259,6 +259,8 @@ class Index:
             problem = "manifest.json is missing or unreadable"
         elif manifest.get("schema_version") != SCHEMA_VERSION:
             problem = f"manifest schema {manifest.get('schema_version')} != {SCHEMA_VERSION}"
+        elif manifest.get("bm25") != BM25_PARAMS or manifest.get("faiss_factory") != self.factory:
+            problem = "BM25 or FAISS parameters changed"
         else:
             try:
                 snapshot = self._load_files(manifest)
@@ -439,12 +441,12 @@ class Index:
                 return report
             # Embed only texts whose vectors are not cached: unchanged paragraphs cost nothing.
             hashes = [[self._embed_hash(c.text) for c in chunks] for _, chunks in work]
-            flat = {h: c.text for (_, chunks), hs in zip(work, hashes, strict=True)
+            flat = {h: c for (_, chunks), hs in zip(work, hashes, strict=True)
                     for c, h in zip(chunks, hs, strict=True)}
             cached = store.cached_vectors(flat)
             missing = [h for h in flat if h not in cached]
             report.chunks_reused = sum(len(hs) for hs in hashes) - len(missing)
-            vectors = self._embed([flat[h] for h in missing], progress)
+            vectors, sentence_vectors = self._embed([flat[h] for h in missing], progress)
             report.chunks_embedded = len(missing)
             old_ids: list[int] = []
             for source in to_remove + [d.source for d, _ in work]:
@@ -455,6 +457,8 @@ class Index:
                     conn.execute("DELETE FROM chunks")
                     Store.set_meta(conn, "config", json.dumps(self.config(), sort_keys=True))
                 Store.put_vectors(conn, missing, vectors)
+                for h, sv in zip(missing, sentence_vectors, strict=True):
+                    Store.put_sentence_vectors(conn, h, _relative(flat[h]), sv)
                 for source in to_remove:
                     Store.delete_document(conn, source)
                 for (doc, chunks), hs in zip(work, hashes, strict=True):
@@ -473,16 +477,32 @@ class Index:
             report.seconds = time.perf_counter() - started
             return report
 
-    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        out = []
+    def _embed(
+        self, chunks: list[Chunk], progress: Progress | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Chunk vectors and per-sentence vectors, in batches (with progress callbacks)."""
+        if not chunks:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32), []
+        vectors, sentences = [], []
         step = 64
-        for i in range(0, len(texts), step):
-            out.append(self.embedder.embed(texts[i : i + step]))
+        for i in range(0, len(chunks), step):
+            batch = chunks[i : i + step]
+            texts = [c.text for c in batch]
+            spans = [_relative(c) for c in batch]
+            with_spans = getattr(self.embedder, "embed_with_spans", None)
+            if with_spans is not None:
+                v, sv = with_spans(texts, spans)
+            else:  # an embedder without token outputs embeds each sentence on its own
+                v = self.embedder.embed(texts)
+                sv = [
+                    self.embedder.embed([t[a:b] for a, b in sp])
+                    for t, sp in zip(texts, spans, strict=True)
+                ]
+            vectors.append(v)
+            sentences.extend(sv)
             if progress:
-                progress(min(i + step, len(texts)), len(texts))
-        return np.vstack(out)
+                progress(min(i + step, len(chunks)), len(chunks))
+        return np.vstack(vectors), sentences
 
     def _apply_delta(self, old_ids: Sequence[int], new_ids: Sequence[int]) -> Snapshot:
         """New generation = previous dense index minus old chunks plus new ones; BM25 rebuilt."""
@@ -530,6 +550,12 @@ class Index:
                 seconds=time.perf_counter() - started,
                 generation=snapshot.generation,
             )
+
+
+def _relative(chunk: Chunk) -> list[tuple[int, int]]:
+    """The chunk's sentence spans relative to the chunk text."""
+    spans = chunk.sentences or ((chunk.start, chunk.end),)
+    return [(s - chunk.start, e - chunk.start) for s, e in spans]
 
 
 def check_consistency(index: Index) -> dict[str, int]:

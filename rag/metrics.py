@@ -10,6 +10,10 @@ the tests all score the same way. Conventions for the edge cases:
   abstaining scores 1 and any answer scores 0.
 * Retrieval and citation metrics are averaged over answerable questions only, because
   an unanswerable question has no evidence to find or cite.
+* Citations are judged only for answered questions (an abstention cites nothing);
+  citation.precision is 0.0 when nothing was cited at all.
+* A question counts as "retrieved" only when every evidence piece is in the top 5, so a
+  multi-hop question that found one article of two is a retrieval failure.
 """
 
 from __future__ import annotations

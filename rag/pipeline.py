@@ -2,12 +2,62 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
+from threading import Lock
 
+import numpy as np
+
+from rag.answer import Answer, Reader, Reading, check_invariants
 from rag.chunking import Chunker, HFTokenCounter
-from rag.embedding import SentenceTransformerEmbedder, make_embedder
+from rag.decision import Calibration, decide, validate_question
+from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
+from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
+from rag.retrieval import Filters, Hit, Mode, Retriever, validate_top_k
 from rag.settings import Settings
+
+READ_DEPTH = 5  # passages the reader sees, whatever top_k the caller shows
+READERS = ("extractive", "generative", "hybrid")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """An answer with the hits and readings behind it."""
+
+    answer: Answer
+    hits: list[Hit]
+    readings: list[Reading]
+
+    @property
+    def features(self) -> dict[str, float]:
+        """Calibration features of the reading the answer was chosen from."""
+        return self.readings[0].features if self.readings else {}
+
+
+class QueryEncoder:
+    """Embeds questions, remembering recent ones (retriever and reader share one call)."""
+
+    def __init__(self, embedder: Embedder, size: int = 256) -> None:
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = Lock()
+
+    def __call__(self, text: str) -> np.ndarray:
+        """The normalised vector of `text`."""
+        with self._lock:
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                return self._cache[text]
+        vector = self.embedder.embed([text])[0]
+        with self._lock:
+            self._cache[text] = vector
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return vector
 
 
 def make_index(settings: Settings, *, index_dir: Path | None = None,
@@ -24,3 +74,116 @@ def make_index(settings: Settings, *, index_dir: Path | None = None,
         index_dir or settings.index_dir, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,
     )
+
+
+class QA:
+    """Question answering over an open index: retrieve, read, decide, cite."""
+
+    def __init__(
+        self,
+        index: Index,
+        reader: Reader,
+        *,
+        calibration: Calibration | None = None,
+        max_question_chars: int = 1000,
+        default_top_k: int = 5,
+    ) -> None:
+        self.index = index
+        self.retriever = Retriever(index)
+        self.encode = QueryEncoder(index.embedder)
+        self.retriever.embed_query = self.encode  # type: ignore[method-assign]
+        self.reader = reader
+        self.calibration = calibration or Calibration.load()
+        self.max_question_chars = max_question_chars
+        self.default_top_k = default_top_k
+
+    def document_text(self, source: str) -> str | None:
+        """The stored text of an article (for quotes and invariant checks)."""
+        doc = self.index._require_store().get_document(source)
+        return doc.text if doc else None
+
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer a question with citations, or abstain (answer None) when the articles don't say."""
+        return self.trace(question, top_k, mode=mode, filters=filters).answer
+
+    def trace(
+        self,
+        question: str,
+        top_k: int | None = None,
+        *,
+        mode: Mode = "hybrid",
+        filters: Filters | None = None,
+        calibration: Calibration | None = None,
+    ) -> Trace:
+        """`ask`, keeping what evaluation and calibration need (hits, readings, features)."""
+        started = time.perf_counter()
+        question = validate_question(question, self.max_question_chars)
+        top_k = validate_top_k(self.default_top_k if top_k is None else top_k)
+        vector = self.encode(question) if mode != "bm25" else None
+        hits = self.retriever.search(
+            question, max(top_k, READ_DEPTH), mode=mode, filters=filters, query_vector=vector
+        )
+        retrieved = time.perf_counter()
+        readings = self.reader.read(question, hits[:READ_DEPTH])
+        read = time.perf_counter()
+        answer = decide(
+            question, hits[:top_k], readings, calibration or self.calibration,
+            self.document_text, reader=self.reader.name,
+        )
+        total = time.perf_counter()
+        answer = replace(
+            answer,
+            timings_ms={
+                "retrieve": round((retrieved - started) * 1000, 2),
+                "read": round((read - retrieved) * 1000, 2),
+                "total": round((total - started) * 1000, 2),
+            },
+        )
+        check_invariants(answer, self.document_text)
+        return Trace(answer, hits[:top_k], readings)
+
+def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
+    """The reader named in settings: extractive, generative or hybrid."""
+    from rag.reader import ExtractiveReader
+
+    extractive = ExtractiveReader(index, encode)
+    if name == "extractive":
+        return extractive
+    if name in ("generative", "hybrid"):
+        from rag.generative import GenerativeReader, HybridReader
+
+        generative = GenerativeReader.from_spec(settings.generator_model, extractive)
+        return generative if name == "generative" else HybridReader(extractive, generative)
+    raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
+
+
+def make_qa(settings: Settings, *, reader: str | None = None, index: Index | None = None,
+            notify: Notify = _stderr) -> QA:
+    """Open the index, load the models once, and return a ready QA service."""
+    index = index or make_index(settings, notify=notify).open()
+    qa = QA(
+        index,
+        reader=_PendingReader(),
+        calibration=Calibration.load(settings.calibration_file),
+        max_question_chars=settings.max_question_chars,
+        default_top_k=settings.top_k,
+    )
+    qa.reader = make_reader(reader or settings.reader, index, qa.encode, settings)
+    # Warm up: load the embedder (and NER) now, not on the first user's question.
+    qa.encode("warm up")
+    return qa
+
+
+class _PendingReader:
+    name = "pending"
+
+    def read(self, question: str, hits: object) -> list:  # type: ignore[type-arg]
+        """Never called: replaced in make_qa before use."""
+        return []

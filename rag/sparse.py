@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -12,7 +14,20 @@ import numpy as np
 
 from rag.atomic import write_dir_atomic
 
-BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75, "stopwords": "en", "stemmer": "english"}
+BM25_PARAMS = {
+    "method": "lucene", "k1": 1.5, "b": 0.75, "stopwords": "nltk-en+question", "stemmer": "english",
+}
+# Question words carry no topic: "how much", "would", "according" must not match passages.
+_EXTRA_STOPWORDS = ("much", "many", "would", "could", "also", "according", "whose", "said")
+_WORD_RE = re.compile(r"(?u)\b\w\w+\b")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """NLTK's English stop words plus question words."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | frozenset(_EXTRA_STOPWORDS)
 
 
 @lru_cache(maxsize=1)
@@ -27,9 +42,20 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     import bm25s
 
     return bm25s.tokenize(  # type: ignore[no-any-return]
-        list(texts), stopwords=BM25_PARAMS["stopwords"], stemmer=_stemmer(),
+        list(texts), stopwords=list(stopwords()), stemmer=_stemmer(),
         return_ids=False, show_progress=False,
     )
+
+
+def words(text: str) -> list[tuple[int, int, str, bool]]:
+    """(start, end, stem, is_stopword) for each word of `text`, tokenised like BM25."""
+    stem = _stemmer().stemWord
+    stops = stopwords()
+    out = []
+    for m in _WORD_RE.finditer(text):
+        low = m.group().lower()
+        out.append((m.start(), m.end(), stem(low), low in stops))
+    return out
 
 
 class SparseIndex:
@@ -56,11 +82,23 @@ class SparseIndex:
         if len(texts):
             # allow_empty: a chunk of only stop words still keeps its row, so positions line up.
             tokens = bm25s.tokenize(
-                list(texts), stopwords=BM25_PARAMS["stopwords"], stemmer=_stemmer(),
+                list(texts), stopwords=list(stopwords()), stemmer=_stemmer(),
                 show_progress=False, allow_empty=True,
             )
             retriever.index(tokens, show_progress=False)
         return cls(retriever, np.asarray(ids, dtype=np.int64))
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each stemmed term (terms absent from the corpus get the maximum)."""
+        n = max(self.ntotal, 1)
+        vocab = self.retriever.vocab_dict if self.ntotal else {}
+        indptr = self.retriever.scores["indptr"] if self.ntotal else None
+        out = {}
+        for term in terms:
+            tid = vocab.get(term)
+            df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and indptr is not None else 0
+            out[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return out
 
     def search(
         self, query: str, k: int, allowed: np.ndarray | None = None

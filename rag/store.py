@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE INDEX IF NOT EXISTS chunks_embed ON chunks(embed_hash);
 CREATE TABLE IF NOT EXISTS vectors (embed_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- Sentence vectors pooled from the chunk's own forward pass; offsets relative to the chunk.
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    embed_hash TEXT NOT NULL, rel_start INTEGER NOT NULL, rel_end INTEGER NOT NULL,
+    vector BLOB NOT NULL, PRIMARY KEY (embed_hash, rel_start)
+);
 """
 
 
@@ -307,6 +312,23 @@ class Store:
             )
         return have
 
+    def sentence_vectors_for(
+        self, ids: Sequence[int], dim: int
+    ) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+        """Pooled sentence vectors of these chunks: id -> [(doc start, doc end, vector)]."""
+        out: dict[int, list[tuple[int, int, np.ndarray]]] = {int(i): [] for i in ids}
+        if not ids:
+            return out
+        rows = self.conn.execute(
+            f"""SELECT c.id, c.start + s.rel_start, c.start + s.rel_end, s.vector
+                FROM chunks c JOIN sentence_vectors s ON s.embed_hash = c.embed_hash
+                WHERE c.id IN ({",".join("?" * len(ids))}) ORDER BY c.id, s.rel_start""",
+            [int(i) for i in ids],
+        )
+        for cid, start, end, blob in rows:
+            out[cid].append((start, end, np.frombuffer(blob, dtype=np.float32)))
+        return out
+
     def vectors_for(self, ids: Sequence[int], dim: int) -> np.ndarray:
         """Vectors of these chunk row ids, in the given order."""
         rows = dict(
@@ -367,6 +389,22 @@ class Store:
         )
 
     @staticmethod
+    def put_sentence_vectors(
+        conn: sqlite3.Connection,
+        embed_hash: str,
+        spans: Sequence[tuple[int, int]],
+        vectors: np.ndarray,
+    ) -> None:
+        """Store pooled sentence vectors of one chunk text (offsets relative to the chunk)."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?)",
+            (
+                (embed_hash, s, e, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for (s, e), v in zip(spans, vectors, strict=True)
+            ),
+        )
+
+    @staticmethod
     def delete_document(conn: sqlite3.Connection, source: str) -> None:
         """Delete an article and its chunks."""
         conn.execute("DELETE FROM documents WHERE source = ?", (source,))
@@ -376,4 +414,7 @@ class Store:
         """Delete cached vectors no chunk uses any more (keeps the store lean)."""
         conn.execute(
             "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
+        )
+        conn.execute(
+            "DELETE FROM sentence_vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
         )

@@ -1,0 +1,220 @@
+"""Deciding: answer or abstain (calibrated confidence), newer facts first, and citations.
+
+The reader model never decides abstention: a logistic model over retrieval and reading
+features, fitted on gold data (`rag eval --fit-calibration`) and stored as JSON config,
+turns features into a confidence; below the fitted threshold the service says the
+articles do not answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer import Answer, Citation, DocumentText, GroundingError, Reading, passages_of
+from rag.atomic import write_json_atomic
+from rag.errors import InvalidQuery
+from rag.retrieval import Hit
+
+DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
+FEATURES = (
+    "score", "sem_best", "lex_best", "sem", "lex", "kind", "novelty", "proximity", "typed",
+    "dense_top", "margin",
+)
+# Two readings from different articles this close in score are "the same fact, told twice":
+# the newer article wins and both are cited.
+NEWER_WINS_MARGIN = 0.12
+
+
+def validate_question(question: object, max_chars: int) -> str:
+    """A question must be a non-empty string of at most `max_chars` characters."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidQuery("the question is empty: ask something about the articles")
+    if len(question) > max_chars:
+        raise InvalidQuery(
+            f"the question is {len(question)} characters long; the limit is {max_chars}"
+        )
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in question):
+        raise InvalidQuery("the question contains control characters; send plain text")
+    return question.strip()
+
+
+@dataclass
+class Calibration:
+    """Logistic confidence over reading features, and the abstention threshold."""
+
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "sem_best": 3.0, "lex_best": 3.0, "kind": 1.5, "score": 2.0, "proximity": 0.5,
+        }
+    )
+    bias: float = -5.0
+    threshold: float = 0.5
+    fitted_on: str = "hand-set prior (not fitted)"
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability that the proposed answer is right, in [0, 1]."""
+        z = self.bias + sum(w * float(features.get(k, 0.0)) for k, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Calibration:
+        """Read calibration JSON (default: the one shipped in the package)."""
+        path = path or DEFAULT_CALIBRATION
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise InvalidQuery(
+                f"calibration file {path} is invalid ({exc}); refit it with "
+                "'rag eval --fit-calibration'"
+            ) from None
+
+    def save(self, path: Path | None = None) -> None:
+        """Write calibration JSON atomically."""
+        write_json_atomic(path or DEFAULT_CALIBRATION, asdict(self))
+
+
+def fit_calibration(
+    rows: Sequence[tuple[dict[str, float], float, bool]],
+    *,
+    l2: float = 1.0,
+    note: str = "",
+) -> Calibration:
+    """Fit weights and threshold on (features, answer F1, answerable) rows.
+
+    The logistic model predicts "the proposed answer is right" (F1 >= 0.5 on an answerable
+    question). The threshold then maximises the SQuAD 2.0-style score on the same rows:
+    answering earns the answer's F1, abstaining earns 1 on an unanswerable question.
+    """
+    if not rows:
+        raise ValueError("no rows to fit a calibration on")
+    x = np.array([[float(f.get(k, 0.0)) for k in FEATURES] for f, _, _ in rows])
+    y = np.array([1.0 if ok and f1 >= 0.5 else 0.0 for _, f1, ok in rows])
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / std
+    w = np.zeros(z.shape[1])
+    b = 0.0
+    # Newton's method on the L2-penalised log loss: small data, converges in a few steps.
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+        grad_w = z.T @ (p - y) + l2 * w
+        grad_b = float(np.sum(p - y))
+        s = p * (1 - p)
+        hess = np.zeros((len(w) + 1, len(w) + 1))
+        hess[:-1, :-1] = (z * s[:, None]).T @ z + l2 * np.eye(len(w))
+        hess[:-1, -1] = hess[-1, :-1] = z.T @ s
+        hess[-1, -1] = float(np.sum(s)) + 1e-9
+        step = np.linalg.solve(hess, np.append(grad_w, grad_b))
+        w -= step[:-1]
+        b -= float(step[-1])
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    # Fold the standardisation into the weights so the stored model reads raw features.
+    weights = {k: float(w[i] / std[i]) for i, k in enumerate(FEATURES)}
+    bias = float(b - np.sum(w * mean / std))
+    calib = Calibration(weights=weights, bias=bias, fitted_on=note)
+    conf = np.array([calib.confidence(f) for f, _, _ in rows])
+    gains = np.array([f1 for _, f1, _ in rows])
+    unanswerable = np.array([0.0 if ok else 1.0 for _, _, ok in rows])
+    best_t, best_u = 0.5, -1.0
+    for t in sorted(set(np.round(conf, 4)) | {0.0, 1.01}):
+        answered = conf >= t
+        utility = float(np.mean(np.where(answered, gains, unanswerable)))
+        if utility > best_u + 1e-9:
+            best_t, best_u = float(t), utility
+    # Put the threshold midway to the next confidence below it, so it is not razor-thin.
+    below = conf[conf < best_t]
+    if len(below):
+        best_t = float((best_t + below.max()) / 2)
+    calib.threshold = best_t
+    calib.metrics = {"train_overall_f1": round(best_u, 4), "n": len(rows)}
+    return calib
+
+
+def _cite(reading: Reading, document_text: DocumentText, *, start: int, end: int) -> Citation:
+    text = document_text(reading.source)
+    if text is None:
+        raise GroundingError(f"{reading.source} vanished while answering")
+    return Citation(
+        source=reading.source,
+        title=reading.hit.title,
+        published=reading.hit.published,
+        chunk_id=reading.hit.chunk_id,
+        start=start,
+        end=end,
+        quote=text[start:end],
+    )
+
+
+def _sentence_of(reading: Reading) -> tuple[int, int]:
+    s, e = reading.sentence
+    if s <= reading.start and reading.end <= e and e > s:
+        return s, e
+    return reading.start, reading.end
+
+
+def decide(
+    question: str,
+    shown: Sequence[Hit],
+    readings: Sequence[Reading],
+    calibration: Calibration,
+    document_text: DocumentText,
+    *,
+    reader: str,
+) -> Answer:
+    """Build the Answer: choose (newer facts win), score, abstain or cite."""
+    passages = passages_of(shown)
+    if not readings:
+        return Answer(question, None, False, 0.0, (), passages, reader=reader)
+    best = readings[0]
+    # Newer facts win: a close rival of the same kind from a more recent article replaces
+    # the best reading, and both are cited, newest first.
+    rivals = [
+        r for r in readings[1:6]
+        if r.source != best.source
+        and r.text.lower() != best.text.lower()
+        and r.score >= best.score - NEWER_WINS_MARGIN
+        and r.features.get("kind", 0) >= best.features.get("kind", 0)
+    ]
+    chosen, support = best, []
+    for rival in rivals:
+        if (rival.hit.published or "") > (chosen.hit.published or ""):
+            support.append(chosen)
+            chosen = rival
+        else:
+            support.append(rival)
+    confidence = calibration.confidence(chosen.features)
+    if confidence < calibration.threshold:
+        return Answer(question, None, False, round(confidence, 4), (), passages, reader=reader)
+    start, end = _sentence_of(chosen)
+    citations = [_cite(chosen, document_text, start=start, end=end)]
+    for other in support[:2]:
+        s, e = _sentence_of(other)
+        citations.append(_cite(other, document_text, start=s, end=e))
+    # Newest first; the answer's own citation leads among equals.
+    citations.sort(key=lambda c: (c.published or ""), reverse=True)
+    text = document_text(chosen.source) or ""
+    answer_text = text[chosen.start : chosen.end]
+    if not answer_text or not any(answer_text in c.quote for c in citations):
+        # The reader's span must be pointable; if it is not, the honest answer is none.
+        return Answer(question, None, False, round(confidence, 4), (), passages, reader=reader)
+    return Answer(
+        question=question,
+        answer=answer_text,
+        answerable=True,
+        confidence=round(confidence, 4),
+        citations=tuple(citations),
+        passages=passages,
+        reader=reader,
+        answer_span=(chosen.source, chosen.start, chosen.end),
+    )

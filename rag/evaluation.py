@@ -1,0 +1,181 @@
+"""The eval harness: run gold questions through the same QA calls users make, and score them.
+
+Gold data only measures. The one thing fitted on it is the abstention calibration, and
+that is fitted on three quarters of the questions (a fixed split by id hash) so the
+report can show the held-out quarter beside the fitted part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.decision import Calibration, fit_calibration
+from rag.errors import RagError
+from rag.index import LOCK_FILE, Index
+from rag.metrics import GoldItem, QuestionResult, Span, f1, load_gold, score
+from rag.pipeline import QA, Trace
+from rag.retrieval import Mode
+
+ALWAYS_ANSWER = Calibration(weights={}, bias=40.0, threshold=0.0, fitted_on="always answer")
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class EvalRun:
+    """One evaluation: metrics over all questions, per split, and the traces behind them."""
+
+    metrics: dict[str, Any]
+    splits: dict[str, dict[str, Any]]
+    traces: dict[str, Trace]
+
+
+def load_gold_files(paths: Sequence[Path]) -> list[GoldItem]:
+    """Load gold files; ids must be unique across them."""
+    items: list[GoldItem] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if not path.exists():
+            raise RagError(f"gold file {path} does not exist; give a JSONL file of questions")
+        try:
+            loaded = load_gold(path)
+        except ValueError as exc:
+            raise RagError(str(exc)) from None
+        for item in loaded:
+            if item.id in seen:
+                raise RagError(
+                    f"question id {item.id!r} is in both {seen[item.id]} and {path}; "
+                    "ids must be unique across gold files"
+                )
+            seen[item.id] = path
+        items.extend(loaded)
+    if not items:
+        raise RagError("the gold files hold no questions")
+    return items
+
+
+def is_holdout(item_id: str) -> bool:
+    """The fixed held-out quarter: chosen by a hash of the question id, never by content."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 4 == 0
+
+
+def document_texts(index: Index, gold: Sequence[GoldItem]) -> dict[str, str]:
+    """Stored texts of every article the gold questions cite."""
+    store = index._require_store()
+    texts: dict[str, str] = {}
+    missing = []
+    for item in gold:
+        for source in item.docs:
+            if source in texts:
+                continue
+            doc = store.get_document(source)
+            if doc is None:
+                missing.append(source)
+            else:
+                texts[source] = doc.text
+    if missing:
+        raise RagError(
+            f"gold questions cite articles that are not in the index: "
+            f"{', '.join(sorted(set(missing)))}; add them with 'rag add' or 'rag eval --add PATH'"
+        )
+    return texts
+
+
+def _result(item: GoldItem, trace: Trace) -> QuestionResult:
+    answer = trace.answer
+    return QuestionResult(
+        id=item.id,
+        prediction=answer.answer,
+        retrieved=tuple(Span(h.source, h.start, h.end, h.text) for h in trace.hits),
+        cited=tuple(Span(c.source, c.start, c.end, c.quote) for c in answer.citations),
+        latency_ms=float(answer.timings_ms.get("total", 0.0)),
+    )
+
+
+def run_questions(
+    qa: QA,
+    gold: Sequence[GoldItem],
+    *,
+    mode: Mode = "hybrid",
+    calibration: Calibration | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Trace]:
+    """Ask every gold question; traces keyed by question id."""
+    traces: dict[str, Trace] = {}
+    for i, item in enumerate(gold):
+        traces[item.id] = qa.trace(item.question, 5, mode=mode, calibration=calibration)
+        if progress:
+            progress(i + 1, len(gold))
+    return traces
+
+
+def score_traces(
+    gold: Sequence[GoldItem], traces: dict[str, Trace], texts: dict[str, str]
+) -> EvalRun:
+    """Metrics over all questions and over the fitted / held-out splits."""
+    results = [_result(item, traces[item.id]) for item in gold]
+    metrics = score(gold, results, texts)
+    splits: dict[str, dict[str, Any]] = {}
+    for name, keep in (("fitted", False), ("held_out", True)):
+        part = [(g, r) for g, r in zip(gold, results, strict=True) if is_holdout(g.id) == keep]
+        if part:
+            splits[name] = score([g for g, _ in part], [r for _, r in part], texts)
+    return EvalRun(metrics, splits, traces)
+
+
+def evaluate(
+    qa: QA,
+    gold: Sequence[GoldItem],
+    *,
+    mode: Mode = "hybrid",
+    progress: Progress | None = None,
+) -> EvalRun:
+    """Run and score the gold set with the service's own calibration."""
+    texts = document_texts(qa.index, gold)
+    return score_traces(gold, run_questions(qa, gold, mode=mode, progress=progress), texts)
+
+
+def fit(qa: QA, gold: Sequence[GoldItem], *, progress: Progress | None = None) -> Calibration:
+    """Fit the abstention calibration on the fitted split (3/4) of `gold`."""
+    traces = run_questions(qa, gold, calibration=ALWAYS_ANSWER, progress=progress)
+    rows = []
+    for item in gold:
+        if is_holdout(item.id):
+            continue
+        trace = traces[item.id]
+        gain = f1(trace.answer.answer, item.answers) if item.answerable else 0.0
+        rows.append((trace.features, gain, item.answerable))
+    return fit_calibration(
+        rows, note=f"{len(rows)} questions (the non-held-out 3/4), reader {qa.reader.name}"
+    )
+
+
+@contextmanager
+def scratch_copy(index: Index) -> Iterator[Path]:
+    """A temporary copy of an index folder, so `--add` never touches the live index."""
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        target = Path(tmp) / "index"
+        # The SQLite backup API gives a consistent copy even if a writer is active.
+        import sqlite3
+
+        target.mkdir()
+        src = sqlite3.connect(index.folder / "store.sqlite")
+        dst = sqlite3.connect(target / "store.sqlite")
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        for path in index.folder.iterdir():
+            if path.name in {LOCK_FILE, "store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}:
+                continue
+            if path.is_dir():
+                shutil.copytree(path, target / path.name)
+            else:
+                shutil.copy2(path, target / path.name)
+        yield target

