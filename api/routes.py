@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,32 +15,54 @@ from starlette.concurrency import run_in_threadpool
 from api.schemas import (
     AnswerOut,
     AskRequest,
+    DocumentIn,
     DocumentList,
     DocumentOut,
     ErrorOut,
     Health,
     Ready,
+    ValidationErrorOut,
     WriteResult,
 )
 from api.security import require_writer
 from api.service import Service, get_service, ready_qa
 from api.uploads import read_upload
+from rag.answer import GroundingError
 from rag.documents import validate_source
 from rag.errors import DocumentNotFound
 from rag.settings import Settings, get_settings
 
+log = logging.getLogger("rag.api")
 STATIC_DIR = Path(__file__).parent / "static"
 # How long a write waits for another process (e.g. `rag add`) to release the index lock.
 LOCK_TIMEOUT_S = 30.0
+ASK_ATTEMPTS = 3
 
 QA = Annotated[Any, Depends(ready_qa)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+_ERROR_TEXT = {
+    400: "Malformed request body (not UTF-8, broken multipart)",
+    401: "Missing or wrong bearer token",
+    403: "Writes are disabled: no RAG_API_TOKEN configured",
+    404: "No such article",
+    409: "The same text is already indexed under another source id",
+    413: "Request body or article too large",
+    415: "Unsupported content type",
+    422: "Invalid input",
+    503: "Index not loaded yet, or locked by another writer for too long",
+}
+
+
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can answer."""
-    return {code: {"model": ErrorOut} for code in codes}
+    """OpenAPI entries for the error statuses a route can answer (FastAPI's 422 replaced)."""
+    return {
+        code: {"model": ValidationErrorOut if code == 422 else ErrorOut,
+               "description": _ERROR_TEXT[code]}
+        for code in codes
+    }
 
 
 router = APIRouter()
@@ -79,7 +102,9 @@ def metrics(service: ServiceDep) -> Response:
 # ---------------------------------------------------------------------------- ask
 
 
-@router.post("/ask", response_model=AnswerOut, responses=_errors(422, 503), tags=["ask"])
+@router.post(
+    "/ask", response_model=AnswerOut, responses=_errors(400, 413, 422, 503), tags=["ask"]
+)
 def ask(body: AskRequest, qa: QA, settings: SettingsDep, service: ServiceDep) -> dict[str, Any]:
     """Answer a question from the indexed articles, with citations, or abstain."""
     if len(body.question) > settings.max_question_chars:
@@ -88,17 +113,33 @@ def ask(body: AskRequest, qa: QA, settings: SettingsDep, service: ServiceDep) ->
             f"the question is {len(body.question):,} characters long; the limit is "
             f"{settings.max_question_chars:,}: shorten it",
         )
-    answer = qa.ask(body.question, body.top_k, mode=body.mode)
+    answer = _ask_consistently(qa, body)
     if service.metrics is not None:
         service.metrics.answers.labels("answered" if answer.answerable else "abstained").inc()
     data: dict[str, Any] = answer.to_dict()
     return data
 
 
+def _ask_consistently(qa: Any, body: AskRequest) -> Any:
+    """`qa.ask`, asked again if an article was deleted between retrieving and citing it."""
+    for attempt in range(ASK_ATTEMPTS):
+        try:
+            return qa.ask(body.question, body.top_k, mode=body.mode)
+        except GroundingError as exc:
+            # A concurrent DELETE can remove a retrieved article before its quote is read;
+            # the next attempt searches the newer generation, which no longer holds it.
+            if attempt + 1 == ASK_ATTEMPTS:
+                raise
+            log.warning("answer lost its source mid-request (%s); asking again", exc)
+    raise AssertionError("unreachable")
+
+
 # ---------------------------------------------------------------------------- documents
 
 
-@router.get("/documents", response_model=DocumentList, responses=_errors(503), tags=["documents"])
+@router.get(
+    "/documents", response_model=DocumentList, responses=_errors(422, 503), tags=["documents"]
+)
 def list_documents(
     qa: QA,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -134,11 +175,15 @@ _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+            # Inlined: a model used only here would be missing from components/schemas.
+            "application/json": {
+                "schema": DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary",
                                  "description": "a .txt, .md, .html or .json article"},
@@ -158,7 +203,7 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_model=WriteResult,
     responses={
         200: {"model": WriteResult, "description": "Already indexed with the same text"},
-        **_errors(401, 403, 409, 413, 415, 422, 503),
+        **_errors(400, 401, 403, 409, 413, 415, 422, 503),
     },
     openapi_extra=_UPLOAD_BODY,
     tags=["documents"],

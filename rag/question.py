@@ -73,6 +73,8 @@ class QuestionInfo:
     types: tuple[str, ...]
     terms: tuple[str, ...]  # stemmed content words (BM25 tokenisation), in question order
     wh: str | None
+    unit: str | None = None  # stem of the counted noun in "how many <noun>"
+    heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
 
     @property
     def typed(self) -> bool:
@@ -91,4 +93,12 @@ def analyse(question: str) -> QuestionInfo:
             break
     wh_match = _WH.search(q)
     terms = tuple(dict.fromkeys(tokenize([question])[0]))
-    return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None)
+    unit = None
+    if m := re.search(r"\bhow many (?:\w+ ){0,2}?(\w+)\b", q):
+        stems = tokenize([m[1]])[0]
+        unit = stems[0] if stems else None
+    heads: tuple[str, ...] = ()
+    if m := re.search(r"\b(?:which|what)\s+(?:kinds? of |types? of |sort of )?(\w+)(?:\s+(\w+))?",
+                      q):
+        heads = tuple(tokenize([m[1]])[0])
+    return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads)

@@ -9,6 +9,7 @@ back onto a verbatim span.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,12 +18,24 @@ import numpy as np
 
 from rag.answer import Reading
 from rag.index import Index
-from rag.question import PHRASE, REASON, QuestionInfo, analyse
+from rag.question import (
+    COUNT,
+    NAME,
+    ORG,
+    PERSON,
+    PHRASE,
+    PLACE,
+    QUANTITY,
+    REASON,
+    QuestionInfo,
+    analyse,
+)
 from rag.retrieval import Hit
 from rag.spans import Candidate, candidates
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
+_NAMES = frozenset({PERSON, ORG, PLACE, NAME})
 
 # Words that start a purpose clause: the answer to a "why" question usually follows them.
 _PURPOSE = re.compile(
@@ -99,6 +112,12 @@ class ExtractiveReader:
             return []
         best_sentence = ranked[0]
         idf = self.index.snapshot.sparse.idf(info.terms)
+        # How much of the question the top passages mention at all: an off-topic question
+        # or one about an unmentioned thing leaves its rarest words unmatched.
+        passage_stems = {w[2] for h in hits[:2] for w in words(h.text)}
+        coverage = sum(v for t, v in idf.items() if t in passage_stems) / (
+            sum(idf.values()) or 1.0
+        )
         readings: list[Reading] = []
         for position, sent in enumerate(ranked[: self.sentences]):
             for cand, kind_score in self._candidates(info, sent):
@@ -108,9 +127,9 @@ class ExtractiveReader:
                 # Sentence relevance leads: the right sentence with a weaker span beats a
                 # perfect-looking span in a sentence about something else.
                 score = (
-                    0.45 * max(sent.score, 0.0) / max(best_sentence.score, 1e-6)
+                    0.40 * max(sent.score, 0.0) / max(best_sentence.score, 1e-6)
                     + 0.30 * kind_score
-                    + 0.25 * span_score
+                    + 0.30 * span_score
                     - 0.03 * position
                 )
                 readings.append(
@@ -119,7 +138,7 @@ class ExtractiveReader:
                         source=sent.hit.source,
                         start=cand.start,
                         end=cand.end,
-                        score=float(np.clip(score, 0.0, 1.0)),
+                        score=float(score),
                         hit=sent.hit,
                         sentence=(sent.start, sent.end),
                         features={
@@ -131,6 +150,7 @@ class ExtractiveReader:
                             "novelty": novelty,
                             "proximity": proximity,
                             "typed": 1.0 if info.typed else 0.0,
+                            "coverage": coverage,
                             "dense_top": hits[0].dense_score or 0.0 if hits else 0.0,
                         },
                     )
@@ -157,18 +177,32 @@ class ExtractiveReader:
         hit = sent.hit
         rel_start, rel_end = sent.start - hit.start, sent.end - hit.start
         out: list[tuple[Candidate, float]] = []
+        sentence = hit.text[rel_start:rel_end]
         for c in candidates(hit.text, rel_start, rel_end):
             cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds)
             if info.types[0] in cand.kinds:
-                out.append((cand, 1.0))
+                kind = 1.0
             elif any(t in cand.kinds for t in info.types[1:]):
-                out.append((cand, 0.8))
+                kind = 0.8
+            elif info.types[0] in _NAMES and cand.kinds & _NAMES:
+                # The small NER model confuses places, people and organisations
+                # ("Yuen Long InnoPark" as a person): a proper name still half-fits.
+                kind = 0.6
             elif not info.typed and PHRASE in cand.kinds:
-                out.append((cand, 0.5))
+                kind = 0.5
             elif not info.typed and cand.kinds:
-                out.append((cand, 0.4))
+                kind = 0.4
+            else:
+                continue
+            if info.unit and COUNT in info.types and (COUNT in cand.kinds or QUANTITY in
+                                                      cand.kinds):
+                # "How many bids": the number must count bids, not hectares.
+                following = words(sentence[c.start - rel_start : c.end - rel_start + 40])
+                n_cand = len(words(c.text))
+                counted = {w[2] for w in following[: n_cand + 3]}
+                kind *= 1.0 if info.unit in counted else 0.5
+            out.append((cand, kind))
         if not info.typed:
-            sentence = hit.text[rel_start:rel_end]
             for s, e in _clauses(info, sentence):
                 text = sentence[s:e]
                 kind = 0.9 if info.types[0] == REASON else 0.6
@@ -180,31 +214,42 @@ class ExtractiveReader:
     def _score_span(
         self, info: QuestionInfo, sent: ScoredSentence, cand: Candidate, idf: dict[str, float]
     ) -> tuple[float, float, float]:
-        """(score, novelty, proximity): new information, close to the question's words."""
+        """(score, novelty, proximity): new information, close to many question words."""
         content = [w for w in words(cand.text) if not w[3]]
         if not content:
             return 0.0, 0.0, 0.0
         q = set(info.terms)
-        new = [w for w in content if w[2] not in q]
+        # "Which bureau ...?" is answered by "... Bureau": the asked-for noun may repeat.
+        asked = q - set(info.heads)
+        new = [w for w in content if w[2] not in asked]
         novelty = len(new) / len(content)
-        if novelty == 0:
+        if not any(w[2] not in q for w in content):
             return 0.0, 0.0, 0.0  # the span only repeats the question
         sentence = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
         offset = sent.start
         sent_words = words(sentence)
-        cand_idx = [
+        inside = [
             i for i, w in enumerate(sent_words)
             if offset + w[0] >= cand.start and offset + w[1] <= cand.end
         ]
-        matched = [i for i, w in enumerate(sent_words) if w[2] in q and i not in cand_idx]
-        if matched and cand_idx:
-            distance = min(abs(i - j) for i in matched for j in cand_idx)
-            proximity = 1.0 / (1.0 + distance / 6.0)
-        else:
-            proximity = 0.25
+        if not inside:
+            return 0.0, 0.0, 0.0
+        lo, hi = min(inside), max(inside)
+        # Idf-weighted closeness to every question word found outside the span: an answer
+        # sits next to the words the question shares with its sentence.
+        weight = sum(idf.values()) or 1.0
+        proximity = 0.0
+        for term, term_idf in idf.items():
+            where = [i for i, w in enumerate(sent_words) if w[2] == term and not lo <= i <= hi]
+            if where:
+                distance = min(lo - i if i < lo else i - hi for i in where)
+                proximity += term_idf * math.exp(-(distance - 1) / 4.0)
+        proximity /= weight
         n_words = len(words(cand.text))
         length = 1.0 if n_words <= 12 else max(0.3, 12 / n_words)
-        return (0.5 * novelty + 0.5 * proximity) * length, novelty, proximity
+        if not info.typed and n_words == 1:
+            length *= 0.6  # free-form answers are phrases; a lone word is rarely all of one
+        return (0.4 * novelty + 0.6 * proximity) * length, novelty, proximity
 
 
 def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:

@@ -47,6 +47,10 @@ _LABELS: dict[str, frozenset[str]] = {
     "EVENT": frozenset({NAME}),
 }
 
+_ARG_DEPS = frozenset({
+    "nsubj", "nsubjpass", "dobj", "pobj", "attr", "oprd", "appos", "xcomp", "ccomp", "advcl",
+    "acomp", "npadvmod", "agent", "dative", "pcomp", "conj", "relcl", "acl",
+})
 _NUM = r"(?:\d[\d,]*(?:\.\d+)?)"
 _WORDNUM = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several)"
 _APPROX = r"(?:(?:about|around|some|over|nearly|almost|roughly|more than|less than|up to|at least)\s+)?"
@@ -141,13 +145,57 @@ def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], .
                 put(ent.start_char, ent.end_char, kinds)
         for chunk in doc.noun_chunks:
             put(chunk.start_char, chunk.end_char, frozenset({PHRASE}))
+        # Syntactic constituents: the subtree of an argument is the classic answer unit
+        # ("focus on [semiconductor-related research and development]"); coordinated
+        # subtrees give whole lists ("[artificial intelligence and health]").
+        for token in doc:
+            if token.dep_ in _ARG_DEPS:
+                left, right = token.left_edge, token.right_edge
+                if right.i - left.i < 30:
+                    put(left.idx, right.idx + len(right.text), frozenset({PHRASE}))
+                    if token.dep_ == "pobj" and left.dep_ == "det":
+                        put(left.nbor().idx, right.idx + len(right.text), frozenset({PHRASE}))
     for pattern, kinds in _REGEXES:
         for m in pattern.finditer(sentence):
             if m.groups():
                 put(m.start(1), m.end(1), kinds)
             else:
                 put(m.start(), m.end(), kinds)
-    return tuple((s, e, frozenset(k)) for (s, e), k in sorted(found.items()))
+    names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}]
+    out = []
+    for (s, e), kinds in sorted(found.items()):
+        if not _well_formed(sentence[s:e]):
+            continue
+        if kinds & _NAME_KINDS and any(a <= s and e <= b and (a, b) != (s, e) for a, b in names):
+            # "Hong Kong" inside "the Hong Kong Microelectronics ... Institute" is not a place
+            # answer of its own; keep only the outermost name.
+            kinds = kinds - _NAME_KINDS
+            if not kinds:
+                continue
+        out.append((s, e, frozenset(kinds)))
+    return tuple(out)
+
+
+_NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
+_EDGE_WORDS = frozenset(
+    "of and or to for in on at by with from as that which who whose than but nor while "
+    "is are was were be been will would can could has have had its their his her".split()
+)
+
+
+def _well_formed(span: str) -> bool:
+    """Reject fragments: dangling function words at the edges, unbalanced brackets/quotes."""
+    tokens = span.split()
+    if not tokens:
+        return False
+    first, last = tokens[0].lower().strip("\"“”'‘’("), tokens[-1].lower().strip("\"“”'‘’).,")
+    if first in _EDGE_WORDS - {"its", "their", "his", "her"} or last in _EDGE_WORDS:
+        return False
+    if span.count("(") != span.count(")") or span.startswith(")"):
+        return False
+    if (span.count('"') % 2) or (span.count("“") != span.count("”")):
+        return False
+    return True
 
 
 def candidates(text: str, start: int, end: int) -> list[Candidate]:

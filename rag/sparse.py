@@ -16,10 +16,61 @@ from rag.atomic import write_dir_atomic
 
 BM25_PARAMS = {
     "method": "lucene", "k1": 1.5, "b": 0.75, "stopwords": "nltk-en+question", "stemmer": "english",
+    "spelling": "british->american v1",
 }
 # Question words carry no topic: "how much", "would", "according" must not match passages.
 _EXTRA_STOPWORDS = ("much", "many", "would", "could", "also", "according", "whose", "said")
 _WORD_RE = re.compile(r"(?u)\b\w\w+\b")
+
+
+# British and American spellings of the same word must meet: questions say "centre" where
+# an article says "center". Applied to the lower-cased word before stemming.
+_SPELLING = (
+    (re.compile(r"(?<=[a-z]{3})(tre|tres)$"), lambda m: "ter" + ("s" if m[1] == "tres" else "")),
+    (re.compile(r"(?<=[a-z]{2})is(e|es|ed|ing|ation|ations)$"), lambda m: "iz" + m[1]),
+    (re.compile(r"(?<=[a-z]{2})our(s|ed|ing|ful|ite)?$"), lambda m: "or" + (m[1] or "")),
+    (re.compile(r"^programme(s)?$"), lambda m: "program" + (m[1] or "")),
+    (re.compile(r"(?<=[a-z]{2})yse(s|d)?$"), lambda m: "yze" + (m[1] or "")),
+)
+_KEEP = frozenset({"hour", "hours", "four", "pour", "tour", "tours", "your", "yours", "our",
+                   "ours", "flour", "rise", "wise", "raise", "raised", "praise", "noise",
+                   "poise", "premise", "promise", "promised", "expertise", "exercise",
+                   "otherwise", "likewise", "concise", "precise", "franchise", "merchandise",
+                   "surprise", "enterprise", "enterprises", "advertise", "compromise",
+                   "paradise", "devise", "revise", "supervise", "televise", "comprise",
+                   "disguise", "despise", "arise", "arisen", "arising", "demise", "vise",
+                   "cruise", "bruise", "chaise", "anise", "treatise", "mortise", "valise"})
+
+
+def american(word: str) -> str:
+    """Map a lower-cased British spelling to the American one (centre → center)."""
+    if word in _KEEP or len(word) < 5:
+        return word
+    for pattern, repl in _SPELLING:
+        new = pattern.sub(repl, word)
+        if new != word:
+            return new
+    return word
+
+
+class _Stem:
+    """PyStemmer with spelling normalisation in front (bm25s calls `stemWords`)."""
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        self._stemmer = Stemmer.Stemmer(BM25_PARAMS["stemmer"])
+
+    def stemWord(self, word: str) -> str:  # noqa: N802 - the PyStemmer interface bm25s expects
+        """Stem one word."""
+        return str(self._stemmer.stemWord(american(word)))
+
+    def stemWords(self, words: Sequence[str]) -> list[str]:  # noqa: N802
+        """Stem many words."""
+        return list(self._stemmer.stemWords([american(w) for w in words]))
+
+    def __call__(self, word: str) -> str:
+        return self.stemWord(word)
 
 
 @lru_cache(maxsize=1)
@@ -32,9 +83,7 @@ def stopwords() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer(BM25_PARAMS["stemmer"])
+    return _Stem()
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:

@@ -1,0 +1,338 @@
+"""The index folder: embedding cache, manifest, mismatch detection, self-repair (fake embedder)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag.documents import Document, read_document
+from rag.errors import DocumentNotFound, DuplicateDocument, IndexCorrupt, ManifestMismatch
+from rag.index import MANIFEST_FILE, Index, Snapshot, check_consistency
+from rag.retrieval import Retriever
+from rag.sparse import SparseIndex
+from rag.store import SCHEMA_VERSION, Store
+from tests.fakes import FakeEmbedder, Notes, fake_index, make_chunker, paragraphs_article
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+
+def seed_docs() -> list[Document]:
+    return [read_document(p) for p in sorted(SEEDS.iterdir()) if p.is_file()]
+
+
+def state(folder: Path) -> tuple[int, str, tuple[int, int]]:
+    """(generation, corpus hash, counts) straight from the store file."""
+    store = Store(folder / "store.sqlite")
+    try:
+        return store.generation, store.corpus_hash(), store.counts()
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    """An index folder holding the two seed articles (fake vectors)."""
+    folder = tmp_path / "index"
+    index = fake_index(folder)
+    index.add_documents(seed_docs())
+    index.close()
+    return folder
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def test_re_adding_unchanged_articles_embeds_nothing(seeded: Path) -> None:
+    before = state(seeded)
+    embedder = FakeEmbedder()
+    index = fake_index(seeded, embedder=embedder)
+    report = index.add_documents(seed_docs())
+    assert sorted(report.unchanged) == sorted(d.source for d in seed_docs())
+    assert (report.added, report.updated, report.chunks_embedded) == ([], [], 0)
+    assert not report.changed
+    assert embedder.calls == 0 and not embedder.loaded  # the model was never even needed
+    assert state(seeded) == before
+
+
+def test_editing_one_paragraph_re_embeds_only_changed_chunks(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    index = fake_index(tmp_path / "index", embedder=embedder, max_tokens=64, overlap_tokens=16)
+    original = paragraphs_article(10)
+    doc = Document(source="works.txt", text=original)
+    first = index.add_documents([doc])
+    old_texts = {c.text for c in index.chunker.chunk(doc)}
+    assert first.chunks_embedded == len(old_texts) >= 8
+
+    edited_text = original.replace("Crews laid 105 metres", "Crews laid 950 metres")
+    assert edited_text != original
+    edited = Document(source="works.txt", text=edited_text)
+    new_chunks = index.chunker.chunk(edited)
+    changed = {c.text for c in new_chunks} - old_texts
+    assert 1 <= len(changed) <= 3  # the paragraph's chunk(s), and an overlap that repeats it
+
+    embedder.embedded.clear()
+    report = index.add_documents([edited])
+    assert report.updated == ["works.txt"]
+    assert report.chunks_embedded == len(changed)
+    assert set(embedder.embedded) == changed
+    assert report.chunks_reused == len(new_chunks) - len(changed)
+    assert report.chunks_written == len(new_chunks)
+    check_consistency(index)
+
+
+def test_metadata_only_change_updates_without_embedding(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    index = fake_index(tmp_path / "index", embedder=embedder)
+    text = "The ferry carried 4,321 passengers. A second boat will follow next spring."
+    index.add_documents([Document(source="f.txt", text=text, title="Old title")])
+    embedder.embedded.clear()
+    report = index.add_documents([Document(source="f.txt", text=text, title="New title")])
+    assert report.updated == ["f.txt"] and report.chunks_embedded == 0
+    assert index._require_store().document_meta("f.txt") == ("New title", None, None)
+
+
+def test_same_text_under_another_name_is_refused(seeded: Path) -> None:
+    before = state(seeded)
+    index = fake_index(seeded)
+    copy = seed_docs()[0]
+    renamed = Document(source="copy.txt", text=copy.text, body_start=copy.body_start)
+    with pytest.raises(DuplicateDocument, match=f"same text as the indexed article {copy.source}"):
+        index.add_documents([renamed])
+    with pytest.raises(DuplicateDocument, match="in this batch"):
+        index.add_documents(
+            [Document(source="a.txt", text="Same words."), Document(source="b.txt",
+                                                                    text="Same words.")]
+        )
+    assert state(seeded) == before
+
+
+def test_remove(seeded: Path) -> None:
+    index = fake_index(seeded)
+    generation, _, _ = state(seeded)
+    with pytest.raises(DocumentNotFound, match="no indexed article with source id 'nope.txt'"):
+        index.remove(["nope.txt"])
+    assert state(seeded)[0] == generation
+    report = index.remove(["000_1ab512602a64e1c4.txt"])
+    assert report.removed == ["000_1ab512602a64e1c4.txt"]
+    counts = check_consistency(index)
+    assert counts["documents"] == 1
+    store = index._require_store()
+    (orphans,) = store.conn.execute(
+        "SELECT count(*) FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
+    ).fetchone()
+    assert orphans == 0  # removed articles' vectors do not linger
+
+
+def test_sync_build_holds_exactly_the_given_articles(seeded: Path) -> None:
+    index = fake_index(seeded)
+    extra = Document(source="extra.txt", text="A new article. It has two sentences.")
+    report = index.add_documents([extra, seed_docs()[1]], sync=True)
+    assert report.removed == ["000_1ab512602a64e1c4.txt"]
+    assert report.added == ["extra.txt"]
+    assert sorted(d.source for d in index._require_store().list_documents()) == [
+        "003_fcf2125f3a29daa1.txt", "extra.txt",
+    ]
+
+
+# ----------------------------------------------------------------------------- manifest
+
+
+def test_manifest_describes_the_index(seeded: Path) -> None:
+    manifest = json.loads((seeded / MANIFEST_FILE).read_text())
+    embedder = FakeEmbedder()
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    assert {k: manifest["embedder"][k] for k in ("package", "version", "weights_sha256")} == {
+        "package": "tests-fake", "version": "1", "weights_sha256": embedder.weights,
+    }
+    assert manifest["dim"] == embedder.dim
+    assert manifest["chunker"]["max_tokens"] == 180
+    assert manifest["chunker"]["overlap_tokens"] == 40
+    n_chunks = sum(len(make_chunker().chunk(d)) for d in seed_docs())
+    assert manifest["counts"] == {"documents": 2, "chunks": n_chunks}
+    for package in ("faiss-cpu", "bm25s", "rag"):
+        assert manifest["library_versions"][package]
+    built = dt.datetime.fromisoformat(manifest["built_at"])
+    assert abs(dt.datetime.now(dt.UTC) - built) < dt.timedelta(minutes=10)
+    assert manifest["generation"] == state(seeded)[0]
+    for name in manifest["files"].values():
+        assert (seeded / name).exists()
+    assert len(manifest["corpus_hash"]) == 64
+
+
+def test_other_chunker_settings_fail_loudly_then_build_rebuilds(seeded: Path) -> None:
+    with pytest.raises(ManifestMismatch) as caught:
+        fake_index(seeded, max_tokens=120, create=False)
+    message = str(caught.value)
+    assert "chunker" in message and "'rag index build'" in message
+
+    embedder = FakeEmbedder()
+    index = fake_index(seeded, embedder=embedder, max_tokens=120, create=False, check_config=False)
+    report = index.add_documents(seed_docs(), sync=True)
+    assert sorted(report.updated) == sorted(d.source for d in seed_docs())
+    index.close()
+    reopened = fake_index(seeded, max_tokens=120, create=False)  # no mismatch any more
+    counts = check_consistency(reopened)
+    manifest = json.loads((seeded / MANIFEST_FILE).read_text())
+    assert manifest["chunker"]["max_tokens"] == 120
+    assert counts["chunks"] == manifest["counts"]["chunks"] > 12
+    rows = reopened._require_store().conn.execute("SELECT max(n_tokens) FROM chunks").fetchone()
+    assert rows[0] <= 120
+    # Chunk texts that did not change under the new limit kept their cached vectors.
+    assert report.chunks_embedded + report.chunks_reused == counts["chunks"]
+
+
+def test_another_embedder_fails_loudly(seeded: Path) -> None:
+    with pytest.raises(ManifestMismatch, match=r"embedder.*'rag index build'"):
+        fake_index(seeded, embedder=FakeEmbedder(weights="other-weights"), create=False)
+
+
+def test_writing_with_other_settings_is_refused_too(seeded: Path) -> None:
+    index = fake_index(seeded, max_tokens=120, create=False, check_config=False)
+    before = state(seeded)
+    with pytest.raises(ManifestMismatch, match="'rag index build'"):
+        index.add_documents([Document(source="n.txt", text="A new one. Two sentences.")])
+    assert state(seeded) == before
+
+
+# ----------------------------------------------------------------------------- repair
+
+
+def _manifest(folder: Path) -> dict[str, object]:
+    return dict(json.loads((folder / MANIFEST_FILE).read_text()))
+
+
+def _dense(folder: Path) -> Path:
+    return folder / str(_manifest(folder)["files"]["dense"])  # type: ignore[index]
+
+
+def _sparse(folder: Path) -> Path:
+    return folder / str(_manifest(folder)["files"]["sparse"])  # type: ignore[index]
+
+
+def _garble_folder(path: Path) -> None:
+    for child in path.iterdir():
+        child.write_bytes(b"\x00garbage\xff" * 7)
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "dense file deleted": lambda f: _dense(f).unlink(),
+    "dense file corrupt": lambda f: _dense(f).write_bytes(b"not a faiss index" * 50),
+    "dense file truncated": lambda f: _dense(f).write_bytes(_dense(f).read_bytes()[:100]),
+    "bm25 folder deleted": lambda f: shutil.rmtree(_sparse(f)),
+    "bm25 files corrupt": lambda f: _garble_folder(_sparse(f)),
+    "bm25 ids file deleted": lambda f: (_sparse(f) / "ids.npy").unlink(),
+    "manifest deleted": lambda f: (f / MANIFEST_FILE).unlink(),
+    "manifest corrupt": lambda f: (f / MANIFEST_FILE).write_text('{"generation": 3, "fi'),
+    "manifest empty": lambda f: (f / MANIFEST_FILE).write_bytes(b""),
+}
+
+
+def _results(index: Index, queries: list[str]) -> list[list[tuple[str, int, int]]]:
+    retriever = Retriever(index)
+    vectors = FakeEmbedder()._vectors(queries)
+    out = []
+    for query, vector in zip(queries, vectors, strict=True):
+        for mode in ("dense", "bm25", "hybrid"):
+            hits = retriever.search(query, 5, mode=mode, query_vector=vector)  # type: ignore[arg-type]
+            out.append([(h.source, h.start, h.end) for h in hits])
+    return out
+
+
+QUERIES = ["budget for the manufacturing innovation center", "Sha Ling land tender"]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_derived_files_are_rebuilt_without_re_embedding(seeded: Path, damage: str) -> None:
+    index = fake_index(seeded, create=False)
+    expected = _results(index, QUERIES)
+    index.close()
+    before = state(seeded)
+
+    DAMAGE[damage](seeded)
+    embedder, notes = FakeEmbedder(), Notes()
+    index = fake_index(seeded, embedder=embedder, notes=notes, create=False)
+    assert embedder.calls == 0, "repair must use stored vectors, not the model"
+    assert "rebuilding FAISS and BM25 from the store" in notes.text
+    assert "without re-embedding" in notes.text
+    counts = check_consistency(index)
+    assert counts["chunks"] == counts["dense"] == counts["sparse"] == before[2][1]
+    assert _results(index, QUERIES) == expected
+    assert state(seeded) == before  # the store itself was not touched
+    index.close()
+
+    # The repair was written to disk: the next open is quiet and consistent.
+    quiet = Notes()
+    again = fake_index(seeded, notes=quiet, create=False)
+    assert quiet.messages == []
+    check_consistency(again)
+    assert _manifest(seeded)["counts"] == {"documents": 2, "chunks": before[2][1]}
+
+
+def test_interrupted_write_is_finished_from_the_store(seeded: Path, tmp_path: Path) -> None:
+    """A crash after the store committed but before the manifest moved (the lagging case)."""
+    saved = tmp_path / "saved"
+    shutil.copytree(seeded, saved, ignore=shutil.ignore_patterns("store.sqlite*", ".lock"))
+    index = fake_index(seeded, create=False)
+    index.add_documents([Document(source="late.txt", text="Late news. The ferry was late.")])
+    index.close()
+    # Put back the old manifest and derived files, as if the process died right after commit.
+    for path in seeded.iterdir():
+        if path.name.startswith(("dense-", "bm25-", "manifest")):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for path in saved.iterdir():
+        target = seeded / path.name
+        shutil.copytree(path, target) if path.is_dir() else shutil.copy2(path, target)
+
+    notes, embedder = Notes(), FakeEmbedder()
+    index = fake_index(seeded, embedder=embedder, notes=notes, create=False)
+    assert "interrupted write" in notes.text and embedder.calls == 0
+    counts = check_consistency(index)
+    assert counts["documents"] == 3
+    hits = Retriever(index).search("ferry was late", 3, mode="bm25")
+    assert hits[0].source == "late.txt"
+
+
+def test_unreadable_store_says_how_to_recover(seeded: Path) -> None:
+    (seeded / "store.sqlite").write_bytes(b"this is not a database" * 100)
+    for wal in seeded.glob("store.sqlite-*"):
+        wal.unlink()
+    with pytest.raises(IndexCorrupt, match="run 'rag index build'"):
+        fake_index(seeded, create=False)
+
+
+def test_a_new_empty_index_opens_quietly(tmp_path: Path) -> None:
+    notes = Notes()
+    index = fake_index(tmp_path / "new", notes=notes)
+    assert notes.messages == []
+    assert check_consistency(index) == {"documents": 0, "chunks": 0, "dense": 0, "sparse": 0}
+
+
+def test_check_consistency_catches_a_mismatch(seeded: Path) -> None:
+    index = fake_index(seeded, create=False)
+    snap = index.snapshot
+    index._snapshot = Snapshot(snap.generation, snap.dense, SparseIndex.build(snap.sparse.ids[:1],
+                                                                              ["only one"]))
+    with pytest.raises(Exception, match="inconsistent"):
+        check_consistency(index)
+
+
+class _SmallEmbedder(FakeEmbedder):
+    dim = 32
+
+
+def test_build_with_an_embedder_of_another_dimension_rebuilds(seeded: Path) -> None:
+    with pytest.raises(ManifestMismatch, match="dim"):
+        fake_index(seeded, embedder=_SmallEmbedder(weights="small"), create=False)
+    embedder = _SmallEmbedder(weights="small")
+    index = fake_index(seeded, embedder=embedder, create=False, check_config=False)
+    report = index.add_documents(seed_docs(), sync=True)
+    assert report.chunks_embedded == report.chunks_written == 12  # new model: all re-embedded
+    index.close()
+    reopened = fake_index(seeded, embedder=_SmallEmbedder(weights="small"), create=False)
+    assert check_consistency(reopened)["dense"] == 12
+    assert reopened.snapshot.dense.dim == 32
