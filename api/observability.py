@@ -85,11 +85,22 @@ class _IndexCollector(Collector):
             yield gauge
 
 
+_PLAIN_ROUTES = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+
+
 def _route_template(scope: Scope) -> str:
     """The matched route's template, so metric labels stay bounded whatever paths arrive."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+    if isinstance(path, str):
+        return path
+    # FastAPI's own doc pages and the static mount do not record a route in the scope.
+    raw: str = scope.get("path", "")
+    if raw in _PLAIN_ROUTES:
+        return raw
+    if raw.startswith("/static/"):
+        return "/static"
+    return "unmatched"
 
 
 class ObservabilityMiddleware:

@@ -46,12 +46,21 @@ class Service:
             self._backoff = min(self._backoff * 2, _RETRY_MAX_S)
             log.error("index not loaded: %s (retrying in the background)", exc)
             return False
+        self._warm_up(qa)
         self.qa, self.error = qa, None
         log.info(
             "loaded index %s (generation %d) in %.1f s", self.settings.index_dir,
             qa.index.snapshot.generation, time.perf_counter() - started,
         )
         return True
+
+    @staticmethod
+    def _warm_up(qa: Any) -> None:
+        """Ask one question before serving: the reader's first call pays one-off set-up costs."""
+        try:
+            qa.ask("What is this article about?")
+        except RagError as exc:  # an empty index, say: the service still starts
+            log.info("warm-up question skipped: %s", exc)
 
     def poll(self) -> None:
         """One watcher step: retry a failed load when due, else pick up other writers' changes."""

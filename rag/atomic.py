@@ -40,11 +40,14 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON atomically (never a half-written file)."""
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    write_atomic(path, write)
 
 
 def write_dir_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Let `write` fill a temp folder, fsync its files, then rename it to `path` (must not exist)."""
+    """Let `write` fill a temp folder, fsync its files, then rename it to `path`."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         write(tmp)

@@ -24,7 +24,7 @@ from typing import Any
 from rag.bench_workers import RESULT_PREFIX
 
 DEFAULT_SIZES = (10_000, 100_000)
-REAL_CHUNKS = 2_000  # real-model subset: ~40 s per pass at ~50 chunks/s
+REAL_CHUNKS = 1_000  # real-model subset: ~20 s per pass at ~50 chunks/s (idle machine)
 VECTORS_NOTE = (
     "Sizes {sizes}: chunk texts are synthetic (rag/synth.py) and vectors are calibrated "
     "synthetic vectors, not model outputs (a random mix of two real MiniLM chunk vectors plus "
@@ -113,7 +113,7 @@ def run_bench(
         raise ValueError(f"sizes must be corpus sizes of at least 100 chunks, got {list(sizes)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    real_chunks = real_chunks or (64 if quick else REAL_CHUNKS)
+    real_chunks = real_chunks or (32 if quick else REAL_CHUNKS)
     queries = queries or (30 if quick else 200)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
@@ -127,15 +127,16 @@ def run_bench(
     common = {"work": str(work), "seed": seed}
     try:
         log(f"bench: raw model.encode on {real_chunks} real chunks")
-        report["encode"] = run_worker("encode", {**common, "n_chunks": real_chunks})
+        report["encode"] = run_worker("encode", {**common, "n_chunks": real_chunks,
+                                                 "repeat": 5 if quick else 20})
         if "error" in report["encode"]:
             raise RuntimeError(report["encode"]["error"])
         log("bench: our index build + search + ask on the same chunks")
-        report["ours"] = run_worker("ours", {**common, "ask_questions": 3 if quick else 20,
-                                             "skip_ask": quick})
+        report["ours"] = run_worker("ours", {**common, "ask_questions": 20, "skip_ask": quick,
+                                             "queries": queries})
         if peer:
             log("bench: peer (txtai) on the same chunks")
-            report["peer"] = run_worker("txtai", common)
+            report["peer"] = run_worker("txtai", {**common, "queries": queries})
         else:
             report["peer"] = {"skipped": "--no-peer"}
         if quick:
@@ -143,7 +144,7 @@ def run_bench(
             report["cold_start"] = {"skipped": "quick mode"}
         else:
             log("bench: int8 ONNX embedder vs torch")
-            report["onnx"] = run_worker("onnx", {**common, "distractors": 60})
+            report["onnx"] = run_worker("onnx", {**common, "distractors": 40})
             log("bench: cold start to ready")
             report["cold_start"] = run_worker(
                 "cold", {"index": str(work / "ours_index"),
@@ -152,7 +153,7 @@ def run_bench(
         for size in sizes:
             log(f"bench: index at {int(size):,} chunks")
             res = run_worker("scale", {**common, "size": int(size), "queries": queries,
-                                       "adds": 1 if quick else 3})
+                                       "adds": 1 if quick else (2 if size >= 100_000 else 3)})
             if "error" not in res:
                 res["open"] = run_worker("open", {"work": str(work),
                                                   "folder": str(work / f"scale_{int(size)}")})
@@ -362,7 +363,10 @@ def _scale_markdown(report: dict[str, Any]) -> list[str]:
 def _extras_markdown(report: dict[str, Any]) -> list[str]:
     lines: list[str] = ["## End-to-end ask, cold start, ONNX", ""]
     ask = _get(report, "ours", "ask") or {}
-    for reader, r in ask.items() if isinstance(ask, dict) else []:
+    if "skipped" in ask:
+        lines.append(f"- `ask`: skipped ({ask['skipped']})")
+        ask = {}
+    for reader, r in ask.items():
         if isinstance(r, dict) and "p50" in r:
             lines.append(f"- `ask` with the {reader} reader: p50 {r['p50']:.0f} ms, p95 "
                          f"{r['p95']:.0f} ms over {r['n']} gold questions (load {r['load_s']} s).")

@@ -65,7 +65,7 @@ def _segmenter() -> Callable[[str], list[str]]:
     import pysbd
 
     seg = pysbd.Segmenter(language="en", clean=False, char_span=False)
-    return seg.segment  # type: ignore[no-any-return]
+    return seg.segment
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -225,13 +225,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 _err(f"reader {name} unavailable: {exc}")
         qa = qas[readers[0]]
         if args.fit_calibration:
-            with _progress("fitting", sys.stderr.isatty()) as progress:
-                calibration = fit(qa, gold, progress=progress)
-            target = settings.calibration_file or None
-            calibration.save(target)
-            qa.calibration = calibration
-            print(f"calibration fitted ({calibration.fitted_on}); threshold "
-                  f"{calibration.threshold:.3f}; saved")
+            for name, each in qas.items():
+                with _progress(f"fitting {name}", sys.stderr.isatty()) as progress:
+                    calibration = fit(each, gold, progress=progress)
+                calibration.save(name, settings.calibration_file or None)
+                each.calibration = calibration
+                print(f"calibration for {name} fitted ({calibration.fitted_on}); threshold "
+                      f"{calibration.threshold:.3f}; saved")
         with _progress("evaluating", sys.stderr.isatty()) as progress:
             run = evaluate(qa, gold, progress=progress)
         metrics = dict(run.metrics)
@@ -252,7 +252,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows = [{"run": f"{qa.reader.name} / hybrid", **_headline(metrics)}]
         if args.compare:
             for mode in ("dense", "bm25"):
-                other = evaluate(qa, gold, mode=mode)  # type: ignore[arg-type]
+                other = evaluate(qa, gold, mode=mode)
                 rows.append({"run": f"{qa.reader.name} / {mode}", **_headline(other.metrics)})
             for name, other_qa in qas.items():
                 if name == qa.reader.name:

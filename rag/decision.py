@@ -62,23 +62,32 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Calibration:
-        """Read calibration JSON (default: the one shipped in the package)."""
+    def load(cls, path: Path | None = None, reader: str = "extractive") -> Calibration:
+        """The calibration of `reader` from a JSON file keyed by reader name (default: the
+        one shipped in the package); a hand-set prior when the reader was never fitted."""
         path = path or DEFAULT_CALIBRATION
         if not path.exists():
             return cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**data)
+            return cls(**data[reader]) if reader in data else cls()
         except (ValueError, TypeError) as exc:
             raise InvalidQuery(
                 f"calibration file {path} is invalid ({exc}); refit it with "
                 "'rag eval --fit-calibration'"
             ) from None
 
-    def save(self, path: Path | None = None) -> None:
-        """Write calibration JSON atomically."""
-        write_json_atomic(path or DEFAULT_CALIBRATION, asdict(self))
+    def save(self, reader: str, path: Path | None = None) -> None:
+        """Store this calibration under `reader` in the JSON file, atomically."""
+        path = path or DEFAULT_CALIBRATION
+        data: dict[str, Any] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                data = {}
+        data[reader] = asdict(self)
+        write_json_atomic(path, data)
 
 
 def fit_calibration(
@@ -194,10 +203,14 @@ def decide(
     if confidence < calibration.threshold:
         return Answer(question, None, False, round(confidence, 4), (), passages, reader=reader)
     start, end = _sentence_of(chosen)
-    citations = [_cite(chosen, document_text, start=start, end=end)]
-    for other in support[:2]:
-        s, e = _sentence_of(other)
-        citations.append(_cite(other, document_text, start=s, end=e))
+    try:
+        citations = [_cite(chosen, document_text, start=start, end=end)]
+        for other in support[:2]:
+            s, e = _sentence_of(other)
+            citations.append(_cite(other, document_text, start=s, end=e))
+    except GroundingError:
+        # The article was removed while we were answering: nothing left to point at.
+        return Answer(question, None, False, round(confidence, 4), (), passages, reader=reader)
     # Newest first; the answer's own citation leads among equals.
     citations.sort(key=lambda c: (c.published or ""), reverse=True)
     text = document_text(chosen.source) or ""

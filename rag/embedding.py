@@ -6,7 +6,8 @@ import hashlib
 import importlib.metadata
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,6 +97,24 @@ def _model_name(model_dir: Path) -> str:
     return model_dir.name
 
 
+# A query is a few texts: one thread embeds it in ~11 ms, while two threads on a busy 2-core
+# machine waited on each other for 40-400 ms (measured by `rag bench`).
+SINGLE_THREAD_MAX_TEXTS = 4
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch's CPU ops on `n` threads inside the block, then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers model from a local folder; the model loads on first use."""
 
@@ -142,6 +161,13 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.load()
+        if len(texts) <= SINGLE_THREAD_MAX_TEXTS:
+            with _torch_threads(1):
+                vectors = model.encode(
+                    list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            return np.ascontiguousarray(vectors, dtype=np.float32)
         out = []
         for i in range(0, len(texts), self.batch_size):
             batch = list(texts[i : i + self.batch_size])

@@ -106,7 +106,9 @@ def run_questions(
     calibration: Calibration | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Trace]:
-    """Ask every gold question; traces keyed by question id."""
+    """Ask every gold question; traces keyed by question id (caches cleared first, so
+    latency is measured cold per question, as a user with new questions sees it)."""
+    qa.clear_caches()
     traces: dict[str, Trace] = {}
     for i, item in enumerate(gold):
         traces[item.id] = qa.trace(item.question, 5, mode=mode, calibration=calibration)

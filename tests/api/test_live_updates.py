@@ -173,3 +173,26 @@ def test_server_without_an_index_is_live_but_not_ready_until_one_appears(
         build_seed_index(folder)
         wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60)
         assert client.get("/documents").json()["total"] >= 2
+
+
+def test_write_while_another_process_holds_the_lock_is_503_and_reads_go_on(
+    client: TestClient, auth: dict[str, str], settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import api.routes
+    from rag.index import WriterLock
+
+    monkeypatch.setattr(api.routes, "LOCK_TIMEOUT_S", 0.3)
+    lock = WriterLock(settings.index_dir)
+    lock.acquire()
+    try:
+        response = client.post(
+            "/documents", json={"text": synthetic_article("locked" + secrets.token_hex(3))},
+            headers=auth,
+        )
+        assert response.status_code == 503, response.text
+        assert "locked" in response.json()["detail"] and response.headers["retry-after"]
+        asked = client.post("/ask", json={"question": "Where will the facility be built?"})
+        assert asked.status_code == 200
+    finally:
+        lock.release()

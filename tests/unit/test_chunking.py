@@ -203,7 +203,7 @@ _ARTICLE = st.builds(
 
 
 @settings(
-    max_examples=60, deadline=None, database=None,
+    max_examples=60, deadline=None, database=None, derandomize=True,  # same cases in CI
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(text=_ARTICLE, limits=st.sampled_from([(16, 0), (24, 8), (40, 15), (180, 40)]))

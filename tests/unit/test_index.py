@@ -12,7 +12,7 @@ import pytest
 
 from rag.documents import Document, read_document
 from rag.errors import DocumentNotFound, DuplicateDocument, IndexCorrupt, ManifestMismatch
-from rag.index import MANIFEST_FILE, Index, Snapshot, check_consistency
+from rag.index import MANIFEST_FILE, Index, Snapshot, WriterLock, check_consistency
 from rag.retrieval import Retriever
 from rag.sparse import SparseIndex
 from rag.store import SCHEMA_VERSION, Store
@@ -273,21 +273,24 @@ def test_damaged_derived_files_are_rebuilt_without_re_embedding(seeded: Path, da
     assert _manifest(seeded)["counts"] == {"documents": 2, "chunks": before[2][1]}
 
 
-def test_interrupted_write_is_finished_from_the_store(seeded: Path, tmp_path: Path) -> None:
-    """A crash after the store committed but before the manifest moved (the lagging case)."""
+def _commit_without_files(folder: Path, tmp_path: Path) -> None:
+    """Commit an add to the store but leave the old manifest and derived files in place."""
     saved = tmp_path / "saved"
-    shutil.copytree(seeded, saved, ignore=shutil.ignore_patterns("store.sqlite*", ".lock"))
-    index = fake_index(seeded, create=False)
+    shutil.copytree(folder, saved, ignore=shutil.ignore_patterns("store.sqlite*", ".lock"))
+    index = fake_index(folder, create=False)
     index.add_documents([Document(source="late.txt", text="Late news. The ferry was late.")])
     index.close()
-    # Put back the old manifest and derived files, as if the process died right after commit.
-    for path in seeded.iterdir():
+    for path in folder.iterdir():
         if path.name.startswith(("dense-", "bm25-", "manifest")):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     for path in saved.iterdir():
-        target = seeded / path.name
+        target = folder / path.name
         shutil.copytree(path, target) if path.is_dir() else shutil.copy2(path, target)
 
+
+def test_interrupted_write_is_finished_from_the_store(seeded: Path, tmp_path: Path) -> None:
+    """A crash after the store committed but before the manifest moved (the lagging case)."""
+    _commit_without_files(seeded, tmp_path)
     notes, embedder = Notes(), FakeEmbedder()
     index = fake_index(seeded, embedder=embedder, notes=notes, create=False)
     assert "interrupted write" in notes.text and embedder.calls == 0
@@ -295,6 +298,27 @@ def test_interrupted_write_is_finished_from_the_store(seeded: Path, tmp_path: Pa
     assert counts["documents"] == 3
     hits = Retriever(index).search("ferry was late", 3, mode="bm25")
     assert hits[0].source == "late.txt"
+    assert _manifest(seeded)["counts"] == {"documents": 3, "chunks": counts["chunks"]}
+
+
+def test_opening_during_a_live_write_is_not_reported_as_a_crash(
+    seeded: Path, tmp_path: Path
+) -> None:
+    _commit_without_files(seeded, tmp_path)
+    old_manifest = (seeded / MANIFEST_FILE).read_bytes()
+    writer = WriterLock(seeded)
+    writer.acquire()  # a live writer, between its commit and its manifest
+    try:
+        notes = Notes()
+        reader = fake_index(seeded, notes=notes, create=False)
+        assert notes.messages == []
+        assert check_consistency(reader)["documents"] == 3  # the committed generation
+        assert (seeded / MANIFEST_FILE).read_bytes() == old_manifest  # left to the writer
+    finally:
+        writer.release()
+    notes = Notes()
+    fake_index(seeded, notes=notes, create=False)
+    assert "interrupted write" in notes.text  # nobody is writing any more: a real crash
 
 
 def test_unreadable_store_says_how_to_recover(seeded: Path) -> None:

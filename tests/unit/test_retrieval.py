@@ -1,0 +1,135 @@
+"""Retrieval modes and filters over a small index with deterministic fake vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.documents import Document, read_document
+from rag.errors import InvalidQuery
+from rag.index import Index
+from rag.retrieval import RRF_K, Filters, Retriever, rrf
+from tests.fakes import fake_index
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+S000, S003 = "000_1ab512602a64e1c4.txt", "003_fcf2125f3a29daa1.txt"
+UNDATED = Document(
+    source="undated.txt",
+    text="Innovation news without a date. Hong Kong technology firms met in Sha Tin.",
+)
+LATER = Document(
+    source="later.txt",
+    text="A March update. The innovation center budget in Hong Kong was approved.",
+    published="2026-03-10",
+)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    index = fake_index(tmp_path_factory.mktemp("retrieval") / "index")
+    docs = [read_document(SEEDS / S000), read_document(SEEDS / S003), UNDATED, LATER]
+    index.add_documents(docs)
+    return index
+
+
+def search(index: Index, query: str, **kwargs: object) -> list:  # type: ignore[type-arg]
+    return Retriever(index).search(query, kwargs.pop("top_k", 10), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_hits_are_verbatim_slices_in_every_mode(index: Index, mode: str) -> None:
+    store = index._require_store()
+    hits = search(index, "Hong Kong innovation and technology", mode=mode)
+    assert hits
+    for hit in hits:
+        doc = store.get_document(hit.source)
+        assert doc is not None and doc.text[hit.start : hit.end] == hit.text
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_mode_scores(index: Index) -> None:
+    dense = search(index, "Sha Ling land tender", mode="dense")
+    assert all(h.dense_score is not None and h.bm25_score is None for h in dense)
+    assert all(-1.0001 <= h.score <= 1.0001 for h in dense)
+    bm25 = search(index, "Sha Ling land tender", mode="bm25")
+    assert bm25[0].source == S003 and "Sha Ling" in bm25[0].text
+    assert all(h.bm25_score is not None and h.dense_score is None and h.score > 0 for h in bm25)
+    hybrid = search(index, "Sha Ling land tender", mode="hybrid")
+    for hit in hybrid:
+        expected = sum(1.0 / (RRF_K + r) for r in (hit.dense_rank, hit.bm25_rank) if r)
+        assert hit.score == pytest.approx(expected)
+    assert hybrid[0].source == S003
+
+
+def test_bm25_finds_nothing_for_unknown_words(index: Index) -> None:
+    assert search(index, "zebra xylophone", mode="bm25") == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_source_filter(index: Index, mode: str) -> None:
+    hits = search(index, "innovation center budget", mode=mode, filters=Filters(sources=(S003,)))
+    assert hits and {h.source for h in hits} == {S003}
+    both = Filters(sources=(S000, "later.txt"))
+    assert {h.source for h in search(index, "innovation budget", mode=mode, filters=both)} == {
+        S000, "later.txt",
+    }
+    assert search(index, "innovation", mode=mode, filters=Filters(sources=("nope.txt",))) == []
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_date_filters(index: Index, mode: str) -> None:
+    query = "Hong Kong innovation technology budget"
+    feb_late = search(index, query, mode=mode, filters=Filters(date_from="2026-02-10",
+                                                              date_to="2026-02-28"))
+    assert {h.source for h in feb_late} == {S000}
+    early = search(index, query, mode=mode, filters=Filters(date_to="2026-02-04"))
+    assert {h.source for h in early} == {S003}  # inclusive bounds; undated articles excluded
+    since = search(index, query, mode=mode, filters=Filters(date_from="2026-02-27"))
+    assert {h.source for h in since} == {S000, "later.txt"}
+    assert search(index, query, mode=mode, filters=Filters(date_from="2027-01-01")) == []
+    unfiltered = {h.source for h in search(index, query, mode=mode, top_k=50)}
+    assert "undated.txt" in unfiltered
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": "  "}, "the query is empty"),
+        ({"top_k": 0}, "top_k must be between 1 and 100, got 0"),
+        ({"top_k": 101}, "top_k must be between 1 and 100"),
+        ({"mode": "fuzzy"}, "mode must be one of dense, bm25, hybrid"),
+    ],
+)
+def test_bad_queries_are_refused_clearly(index: Index, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
+    args = {"query": "innovation", "top_k": 5, **kwargs}
+    with pytest.raises(InvalidQuery, match=message):
+        Retriever(index).search(args.pop("query"), args.pop("top_k"), **args)
+
+
+def test_bad_dates_are_refused_clearly() -> None:
+    with pytest.raises(InvalidQuery, match="date_from '4/2/2026' is not a date: use YYYY-MM-DD"):
+        Filters(date_from="4/2/2026")
+
+
+def test_rrf() -> None:
+    fused = rrf([[1, 2, 3], [3, 1]], k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_save_then_load_gives_the_same_results(index: Index, tmp_path: Path) -> None:
+    queries = ["Sha Ling land tender", "manufacturing innovation center budget"]
+    before = [
+        [(h.id, h.score) for h in search(index, q, mode=m)]
+        for q in queries for m in ("dense", "bm25", "hybrid")
+    ]
+    reopened = fake_index(index.folder, create=False)
+    after = [
+        [(h.id, h.score) for h in search(reopened, q, mode=m)]
+        for q in queries for m in ("dense", "bm25", "hybrid")
+    ]
+    reopened.close()
+    assert after == before
