@@ -51,7 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=rag.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The default docs pages load Swagger UI from a CDN, which an offline machine cannot
+        # reach; /docs below serves the copy shipped in the swagger-ui-bundle package.
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.service = service
     # Every route reads settings through Depends(get_settings): point it at this app's.
     app.dependency_overrides[get_settings] = lambda: settings
@@ -71,6 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it times and logs everything, 413s included.
     app.add_middleware(ObservabilityMiddleware, metrics=service.metrics)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at /docs from the installed swagger-ui-bundle files."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API docs",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 app = create_app()

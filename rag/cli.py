@@ -192,7 +192,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """rag eval"""
     from contextlib import ExitStack
 
-    from rag.evaluation import evaluate, fit, load_gold_files, scratch_copy
+    from rag.evaluation import OFF_TOPIC, evaluate, fit, load_gold_files, scratch_copy
     from rag.pipeline import make_index, make_qa
     from rag.report import format_table, write_report
 
@@ -227,7 +227,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.fit_calibration:
             for name, each in qas.items():
                 with _progress(f"fitting {name}", sys.stderr.isatty()) as progress:
-                    calibration = fit(each, gold, progress=progress)
+                    off_topic = load_gold_files([OFF_TOPIC]) if OFF_TOPIC.exists() else []
+                    calibration = fit(each, gold, off_topic=off_topic, progress=progress)
                 calibration.save(name, settings.calibration_file or None)
                 each.calibration = calibration
                 print(f"calibration for {name} fitted ({calibration.fitted_on}); threshold "

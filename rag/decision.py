@@ -93,6 +93,7 @@ class Calibration:
 def fit_calibration(
     rows: Sequence[tuple[dict[str, float], float, bool]],
     *,
+    off_topic: Sequence[dict[str, float]] = (),
     l2: float = 1.0,
     note: str = "",
 ) -> Calibration:
@@ -104,8 +105,11 @@ def fit_calibration(
     """
     if not rows:
         raise ValueError("no rows to fit a calibration on")
-    x = np.array([[float(f.get(k, 0.0)) for k in FEATURES] for f, _, _ in rows])
-    y = np.array([1.0 if ok and f1 >= 0.5 else 0.0 for _, f1, ok in rows])
+    # Off-topic examples teach the logistic model what "not about these articles" looks
+    # like; the threshold below is still chosen on the gold rows alone.
+    fit_rows = [*rows, *((f, 0.0, False) for f in off_topic)]
+    x = np.array([[float(f.get(k, 0.0)) for k in FEATURES] for f, _, _ in fit_rows])
+    y = np.array([1.0 if ok and f1 >= 0.5 else 0.0 for _, f1, ok in fit_rows])
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / std
     w = np.zeros(z.shape[1])

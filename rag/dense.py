@@ -57,6 +57,10 @@ class DenseIndex:
         self.path: Path | None = None  # set when loaded memory-mapped (read-only)
         if index is None or nprobe is not None:
             self.set_nprobe(nprobe or DEFAULT_NPROBE)
+        ivf = self._ivf()
+        if index is not None and ivf is not None:
+            # A given index may have fewer lists than the factory asked for (see _fit_lists).
+            self.factory = re.sub(r"IVF\d+", f"IVF{int(ivf.nlist)}", factory, count=1)
 
     def _ivf(self) -> Any:
         import faiss

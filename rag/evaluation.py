@@ -143,9 +143,20 @@ def evaluate(
     return score_traces(gold, run_questions(qa, gold, mode=mode, progress=progress), texts)
 
 
-def fit(qa: QA, gold: Sequence[GoldItem], *, progress: Progress | None = None) -> Calibration:
-    """Fit the abstention calibration on the fitted split (3/4) of `gold`."""
+OFF_TOPIC = Path(__file__).resolve().parents[1] / "eval" / "calibration" / "offtopic.jsonl"
+
+
+def fit(
+    qa: QA,
+    gold: Sequence[GoldItem],
+    *,
+    off_topic: Sequence[GoldItem] = (),
+    progress: Progress | None = None,
+) -> Calibration:
+    """Fit the abstention calibration on the fitted split (3/4) of `gold` (plus generic
+    off-topic questions, which only ever count as unanswerable)."""
     traces = run_questions(qa, gold, calibration=ALWAYS_ANSWER, progress=progress)
+    off = run_questions(qa, off_topic, calibration=ALWAYS_ANSWER)
     rows = []
     for item in gold:
         if is_holdout(item.id):
@@ -154,7 +165,10 @@ def fit(qa: QA, gold: Sequence[GoldItem], *, progress: Progress | None = None) -
         gain = f1(trace.answer.answer, item.answers) if item.answerable else 0.0
         rows.append((trace.features, gain, item.answerable))
     return fit_calibration(
-        rows, note=f"{len(rows)} questions (the non-held-out 3/4), reader {qa.reader.name}"
+        rows,
+        off_topic=[off[item.id].features for item in off_topic],
+        note=f"{len(rows)} gold questions (the non-held-out 3/4) + {len(off_topic)} off-topic, "
+        f"reader {qa.reader.name}",
     )
 
 

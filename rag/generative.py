@@ -60,7 +60,7 @@ class GenerativeReader:
     name = "generative"
 
     def __init__(self, model_path: Path, ranker: ExtractiveReader, *, sentences: int = 3,
-                 max_tokens: int = 32, threads: int | None = None) -> None:
+                 max_tokens: int = 24, threads: int | None = None) -> None:
         self.model_path = model_path
         self.ranker = ranker
         self.sentences = sentences
@@ -112,7 +112,8 @@ class GenerativeReader:
         ]
         with self._lock:
             out = llm.create_chat_completion(
-                messages, max_tokens=self.max_tokens, temperature=0.0, top_k=1
+                messages, max_tokens=self.max_tokens, temperature=0.0, top_k=1,
+                stop=["\n"],  # one line is all the answer we can use
             )
         return str(out["choices"][0]["message"]["content"] or "").strip()
 

@@ -164,11 +164,10 @@ def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], .
                 put(m.start(1), m.end(1), kinds)
             else:
                 put(m.start(), m.end(), kinds)
+    found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])}
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}]
     out = []
     for (s, e), found_kinds in sorted(found.items()):
-        if not _well_formed(sentence[s:e]):
-            continue
         kinds = frozenset(found_kinds)
         if kinds & _NAME_KINDS and any(a <= s and e <= b and (a, b) != (s, e) for a, b in names):
             # "Hong Kong" inside "the Hong Kong Microelectronics ... Institute" is not a place

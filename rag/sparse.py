@@ -96,7 +96,8 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     )
 
 
-def words(text: str) -> list[tuple[int, int, str, bool]]:
+@lru_cache(maxsize=16384)
+def words(text: str) -> tuple[tuple[int, int, str, bool], ...]:
     """(start, end, stem, is_stopword) for each word of `text`, tokenised like BM25."""
     stem = _stemmer().stemWord
     stops = stopwords()
@@ -104,7 +105,7 @@ def words(text: str) -> list[tuple[int, int, str, bool]]:
     for m in _WORD_RE.finditer(text):
         low = m.group().lower()
         out.append((m.start(), m.end(), stem(low), low in stops))
-    return out
+    return tuple(out)
 
 
 class SparseIndex:

@@ -1,0 +1,130 @@
+"""`rag ask` end to end with the real packaged models: grounded answers, honest abstention."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.answer import Answer, check_invariants
+from rag.cli import main
+from rag.documents import document_from_text
+from rag.embedding import Embedder
+from rag.errors import InvalidQuery
+from rag.pipeline import QA, make_qa
+from rag.settings import Settings
+
+from .conftest import copy_index, open_real_index
+
+pytestmark = pytest.mark.integration
+
+# Questions written for these tests (not taken from the gold set), with the answer span.
+OWN_QUESTIONS = [
+    ("How much money has the city set aside for the manufacturing innovation hub?",
+     "HK$220 million"),
+    ("How long could accreditation by the central authorities take?", "one to three years"),
+    ("Who is the head of Lingnan University?", "Qin Sizhao"),
+    ("In which month did Sun Dong speak to the Legislative Council?", "February"),
+]
+
+
+@pytest.fixture(scope="module")
+def qa(real_seed_index_dir: Path, real_embedder: Embedder,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[QA]:
+    folder = copy_index(real_seed_index_dir, tmp_path_factory.mktemp("ask") / "index")
+    index = open_real_index(folder, real_embedder)
+    yield make_qa(Settings(index_dir=folder), reader="extractive", index=index)
+    index.close()
+
+
+def _assert_contract(answer: Answer, qa: QA) -> None:
+    check_invariants(answer, qa.document_text)
+    data = answer.to_dict()
+    for key in ("question", "answer", "answerable", "confidence", "citations", "passages",
+                "timings_ms"):
+        assert key in data
+    assert 0.0 <= data["confidence"] <= 1.0
+    assert set(data["timings_ms"]) >= {"retrieve", "read", "total"}
+    for c in data["citations"]:
+        assert c["quote"] == qa.document_text(c["source"])[c["start"] : c["end"]]
+        assert c["title"] and c["published"]
+
+
+@pytest.mark.parametrize(("question", "expected"), OWN_QUESTIONS)
+def test_answers_are_short_grounded_spans(qa: QA, question: str, expected: str) -> None:
+    answer = qa.ask(question)
+    _assert_contract(answer, qa)
+    assert answer.answer is not None, answer
+    assert expected.lower() in answer.answer.lower()
+    assert len(answer.answer) < 80
+    assert any(answer.answer in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of France?",
+    "Who won the football World Cup in 1998?",
+])
+def test_off_topic_questions_abstain(qa: QA, question: str) -> None:
+    answer = qa.ask(question)
+    _assert_contract(answer, qa)
+    assert answer.answer is None and answer.answerable is False and answer.citations == ()
+
+
+def test_top_k_controls_passages_and_is_validated(qa: QA) -> None:
+    assert len(qa.ask("Who leads the facility?", top_k=2).passages) == 2
+    with pytest.raises(InvalidQuery, match="top_k"):
+        qa.ask("Who leads the facility?", top_k=0)
+
+
+def test_newer_article_wins_and_is_cited_first(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = copy_index(real_seed_index_dir, tmp_path / "index")
+    index = open_real_index(folder, real_embedder)
+    update = document_from_text(
+        "date 2026-03-20 Innovation centre budget raised\n\n"
+        "The Hong Kong government will now earmark about HK$300 million to establish the "
+        "national manufacturing innovation center, officials said on Friday, raising the sum "
+        "announced in the budget.",
+        "update_2026-03-20.txt",
+    )
+    index.add_documents([update])
+    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
+    answer = qa.ask("How much will the government earmark for the manufacturing innovation "
+                    "center?")
+    _assert_contract(answer, qa)
+    assert answer.answer is not None and "300" in answer.answer
+    assert answer.citations[0].source == "update_2026-03-20.txt"
+    published = [c.published for c in answer.citations]
+    assert published == sorted(published, reverse=True)
+    index.close()
+
+
+def test_cli_ask_json(real_seed_index_dir: Path, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = copy_index(real_seed_index_dir, tmp_path / "index")
+    code = main(["--index", str(folder), "ask", "Who is the president of Lingnan University?",
+                 "--json", "--reader", "extractive"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answer"] == "Qin Sizhao"
+    assert data["answerable"] is True
+
+
+def test_cli_ask_empty_question_is_a_user_error(
+    real_seed_index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = copy_index(real_seed_index_dir, tmp_path / "index")
+    assert main(["--index", str(folder), "ask", "  ", "--reader", "extractive"]) == 1
+    assert "question is empty" in capsys.readouterr().err
+
+
+def test_generative_reader_output_is_grounded(qa: QA) -> None:
+    pytest.importorskip("llama_cpp")
+    gen = make_qa(Settings(index_dir=qa.index.folder), reader="generative", index=qa.index)
+    for question in ("What will the centre concentrate its research on?",
+                     "What is the capital of France?"):
+        answer = gen.ask(question)
+        _assert_contract(answer, gen)

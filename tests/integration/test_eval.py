@@ -1,0 +1,110 @@
+"""`rag eval` end to end: reports, any gold file, scratch copies, and the CI regression gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+from rag.store import Store
+
+from .conftest import REPO, copy_index
+
+pytestmark = pytest.mark.integration
+
+CONTRACT_KEYS = {
+    "n_questions", "n_answerable", "n_unanswerable", "answer.em", "answer.f1", "overall.em",
+    "overall.f1", "retrieval.recall@1", "retrieval.recall@5", "retrieval.mrr",
+    "citation.precision", "citation.recall", "abstention.precision", "abstention.recall",
+    "abstention.f1", "latency_ms.p50", "latency_ms.p95", "per_question",
+}
+# Regression floors for CI, set from our own measurement on eval/gold/seeds.jsonl
+# (see README "Results"): a change that loses more than a few points fails the build.
+MIN_RECALL_AT_5 = 0.95
+MIN_ANSWER_F1 = {"extractive": 0.38, "hybrid": 0.42}
+
+
+@pytest.fixture()
+def index_dir(real_seed_index_dir: Path, tmp_path: Path) -> Path:
+    return copy_index(real_seed_index_dir, tmp_path / "index")
+
+
+def test_eval_writes_three_files_with_contract_keys(index_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = main(["--index", str(index_dir), "eval", "--gold", str(REPO / "eval/dev/dev.jsonl"),
+                 "--out", str(out), "--reader", "extractive"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert CONTRACT_KEYS <= set(metrics)
+    assert metrics["n_questions"] == len((REPO / "eval/dev/dev.jsonl").read_text().splitlines())
+    assert (out / "report.md").read_text().startswith("#")
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "held_out" in metrics["splits"] and "fitted" in metrics["splits"]
+
+
+def test_eval_add_scores_new_articles_without_touching_the_index(
+    index_dir: Path, tmp_path: Path
+) -> None:
+    article = tmp_path / "new" / "harbour.txt"
+    article.parent.mkdir()
+    article.write_text(
+        "date 2026-05-02 Harbour tunnel reopens\n\n"
+        "The Western Harbour Crossing reopened on Saturday after repairs costing about "
+        "HK$45 million, the Transport Department said.\n",
+        encoding="utf-8",
+    )
+    gold = tmp_path / "new.jsonl"
+    gold.write_text(json.dumps({
+        "id": "n-1", "question": "How much did the tunnel repairs cost?",
+        "answers": ["about HK$45 million", "HK$45 million"], "doc": "harbour.txt",
+        "evidence": "repairs costing about HK$45 million", "type": "numeric",
+    }) + "\n")
+    store = Store(index_dir / "store.sqlite")
+    before = (store.generation, store.corpus_hash())
+    out = tmp_path / "out"
+    code = main(["--index", str(index_dir), "eval", "--gold", str(gold), "--add",
+                 str(article.parent), "--out", str(out), "--reader", "extractive"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["retrieval.recall@5"] == 1.0
+    assert (store.generation, store.corpus_hash()) == before
+    assert store.document_hash("harbour.txt") is None
+    store.close()
+
+
+def test_eval_rejects_a_malformed_gold_file(
+    index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gold = tmp_path / "bad.jsonl"
+    gold.write_text('{"id": "x", "question": "q"}\n')
+    assert main(["--index", str(index_dir), "eval", "--gold", str(gold), "--out",
+                 str(tmp_path / "o"), "--reader", "extractive"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.jsonl" in err and "line 1" in err
+
+
+def test_eval_gold_citing_unknown_articles_says_how_to_fix(
+    index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gold = tmp_path / "other.jsonl"
+    gold.write_text(json.dumps({
+        "id": "o-1", "question": "Where?", "answers": ["here"], "doc": "missing.txt",
+        "evidence": "here", "type": "entity"}) + "\n")
+    assert main(["--index", str(index_dir), "eval", "--gold", str(gold), "--out",
+                 str(tmp_path / "o"), "--reader", "extractive"]) == 1
+    assert "--add" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reader", ["extractive", "hybrid"])
+def test_regression_gate_on_the_seed_gold_set(index_dir: Path, tmp_path: Path,
+                                              reader: str) -> None:
+    if reader == "hybrid":
+        pytest.importorskip("llama_cpp")
+    code = main([
+        "--index", str(index_dir), "eval", "--gold", str(REPO / "eval/gold/seeds.jsonl"),
+        "--out", str(tmp_path / "gate"), "--reader", reader,
+        "--min-recall5", str(MIN_RECALL_AT_5), "--min-f1", str(MIN_ANSWER_F1[reader]),
+    ])
+    assert code == 0, "the seed gold set fell below its regression floor (see stderr)"

@@ -1,0 +1,90 @@
+"""Expected-answer-type classification and candidate spans."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.question import (
+    COUNT,
+    DATE,
+    DURATION,
+    MONEY,
+    NAME,
+    ORG,
+    PERCENT,
+    PERSON,
+    PHRASE,
+    PLACE,
+    QUANTITY,
+    REASON,
+    analyse,
+)
+from rag.spans import candidates
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How much will the city spend on the new bridge?", MONEY),
+        ("What is the cost of the stadium?", MONEY),
+        ("What percentage of voters backed the plan?", PERCENT),
+        ("How long will the review take?", DURATION),
+        ("How big is the new park?", QUANTITY),
+        ("How many nurses were hired?", COUNT),
+        ("When did the minister resign?", DATE),
+        ("In what year was the law passed?", DATE),
+        ("Where will the museum be built?", PLACE),
+        ("Which university runs the lab?", ORG),
+        ("Who chairs the committee?", PERSON),
+        ("What is the name of the new scheme?", NAME),
+        ("Why did the mayor cancel the project?", REASON),
+        ("What will the agency focus on?", PHRASE),
+    ],
+)
+def test_expected_answer_type(question: str, expected: str) -> None:
+    assert analyse(question).types[0] == expected
+
+
+def test_content_terms_are_stemmed_and_normalise_british_spelling() -> None:
+    info = analyse("Where is the centre's organisation based?")
+    assert "center" in info.terms
+    assert any(t.startswith("organ") for t in info.terms)
+    assert "where" not in info.terms
+
+
+def test_counted_noun_is_extracted() -> None:
+    assert analyse("How many bids were received?").unit == "bid"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "span", "kind"),
+    [
+        ("The city will earmark about HK$220 million for it.", "about HK$220 million", MONEY),
+        ("The review is expected to take one to three years.", "one to three years", DURATION),
+        ("It sits on a 67-hectare estate.", "67-hectare", QUANTITY),
+        ("A tender covered about 10 hectares of land.", "about 10 hectares", QUANTITY),
+        ("Growth reached 3.5 per cent last year.", "3.5 per cent", PERCENT),
+        ('They launched the "Green Roof Fund" in May.', "Green Roof Fund", NAME),
+        ("The fund opens in the 2026 to 2027 financial year.", "2026 to 2027 financial year",
+         DATE),
+    ],
+)
+def test_candidate_spans_cover_news_shapes(sentence: str, span: str, kind: str) -> None:
+    found = {c.text: c.kinds for c in candidates(sentence, 0, len(sentence))}
+    # A leading "the" is fine: answer scoring drops articles (SQuAD normalisation).
+    key = span if span in found else f"the {span}"
+    assert key in found, sorted(found)
+    assert kind in found[key]
+
+
+def test_candidates_have_exact_document_offsets() -> None:
+    text = "Intro sentence. The city will earmark about HK$220 million for it."
+    start = text.index("The")
+    for c in candidates(text, start, len(text)):
+        assert text[c.start : c.end] == c.text
+
+
+def test_fragments_with_dangling_words_are_not_candidates() -> None:
+    sentence = "Kenny Shui, vice-president of think tank Our Hong Kong Foundation, spoke."
+    texts = {c.text for c in candidates(sentence, 0, len(sentence))}
+    assert not any(t.endswith(" of") or t.startswith("of ") for t in texts)
