@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Build index/ from seeds/ if it is missing; otherwise bring the seeds up to date without
+# dropping articles added since (`rag add` skips unchanged files and loads no model then).
 index: install
-	$(BIN)/rag index build --from seeds
+	@if [ -f index/store.sqlite ]; then $(BIN)/rag add seeds; \
+	else $(BIN)/rag index build --from seeds; fi
 
 serve: index
 	$(BIN)/rag serve

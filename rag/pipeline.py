@@ -159,7 +159,8 @@ class QA:
         check_invariants(answer, self.document_text)
         return Trace(answer, hits[:top_k], readings)
 
-def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
+def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings,
+                notify: Notify = _stderr) -> Reader:
     """The reader named in settings: extractive, generative or hybrid."""
     from rag.reader import ExtractiveReader
 
@@ -169,7 +170,15 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     if name in ("generative", "hybrid"):
         from rag.generative import GenerativeReader, HybridReader
 
-        generative = GenerativeReader.from_spec(settings.generator_model, extractive)
+        try:
+            generative = GenerativeReader.from_spec(settings.generator_model, extractive)
+        except RagError as exc:
+            if name == "generative":
+                raise
+            # The default (hybrid) must not stop the service when the optional generative
+            # extra is missing: answer extractively and say so.
+            notify(f"generative reader unavailable ({exc}); using the extractive reader")
+            return extractive
         return generative if name == "generative" else HybridReader(extractive, generative)
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
@@ -186,7 +195,9 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
         max_question_chars=settings.max_question_chars,
         default_top_k=settings.top_k,
     )
-    qa.reader = make_reader(name, index, qa.encode, settings)
+    qa.reader = make_reader(name, index, qa.encode, settings, notify)
+    if qa.reader.name != name:
+        qa.calibration = Calibration.load(settings.calibration_file, qa.reader.name)
     # Warm up: load the embedder, NER and reader now, not on the first user's question.
     qa.trace("What is this article about?")
     qa.clear_caches()
