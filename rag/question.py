@@ -51,9 +51,9 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 r"kilometers|metres|meters|miles|feet)\b"), (QUANTITY,)),
     (re.compile(r"\bhow many\b"), (COUNT, QUANTITY)),
     (re.compile(r"\bhow much\b"), (MONEY, QUANTITY)),
-    (re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time|quarter|week)\b|\bwhich "
-                r"(?:date|day|year|month|quarter|week|financial year)\b|\bwhat financial year\b|"
-                r"\bon what (?:date|day)\b|\bin what (?:year|month)\b"), (DATE,)),
+    (re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time|quarter|week)s?\b|\bwhich "
+                r"(?:date|day|year|month|quarter|week|financial year)s?\b|\bwhat financial year"
+                r"\b|\bon what (?:date|day)\b|\bin what (?:year|month)s?\b"), (DATE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b|\bwhere\b"), (PLACE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_ORG_NOUNS})\b"), (ORG,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b|\bwho(?:m|se)?\b"),

@@ -209,6 +209,19 @@ class ExtractiveReader:
                 counted = {w[2] for w in following[: n_cand + 3]}
                 kind *= 1.0 if info.unit in counted else 0.5
             out.append((cand, kind))
+        # "HK$220 million ($28.1 million)": a bracketed span right after a span of the
+        # same kind restates it (a conversion, an acronym); the first statement is the
+        # fact. A bracketed gloss with no twin before it ("the plan (2026-30)") is kept.
+        for i, (cand, kind) in enumerate(out):
+            lo, hi = cand.start - sent.start, cand.end - sent.start
+            if not (sentence[:lo].rstrip().endswith("(") and sentence[hi:].lstrip()[:1] == ")"):
+                continue
+            bracket = sentence[:lo].rstrip()[:-1].rstrip()
+            if any(
+                other.kinds & cand.kinds - {PHRASE} and other.end - sent.start == len(bracket)
+                for other, _ in out
+            ):
+                out[i] = (cand, kind * 0.8)
         if not info.typed:
             for s, e in _clauses(info, sentence):
                 text = sentence[s:e]

@@ -82,7 +82,7 @@ def test_eval_rejects_a_malformed_gold_file(
     assert main(["--index", str(index_dir), "eval", "--gold", str(gold), "--out",
                  str(tmp_path / "o"), "--reader", "extractive"]) == 1
     err = capsys.readouterr().err
-    assert "bad.jsonl" in err and "line 1" in err
+    assert "bad.jsonl:1:" in err and "missing key" in err
 
 
 def test_eval_gold_citing_unknown_articles_says_how_to_fix(
