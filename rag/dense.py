@@ -30,6 +30,28 @@ def ivf_lists(n_chunks: int) -> int:
     return nlist
 
 
+AUTO_FACTORY = "auto"  # pick by corpus size (choose_factory), and move as the corpus grows
+
+
+def layout_outgrown(current: str, n_chunks: int) -> bool:
+    """Whether an index built as `current` no longer suits `n_chunks` (under "auto").
+
+    Flat past FLAT_MAX_CHUNKS, IVF back under it, or IVF lists 4x too few or too many
+    (the corpus grew or shrank ~16x): rebuild from the stored vectors, no re-embedding.
+    """
+    wanted = choose_factory(n_chunks)
+    if ("IVF" in current) != ("IVF" in wanted):
+        return True
+    if "IVF" not in current:
+        return False
+    have = re.search(r"IVF(\d+)", current)
+    want = re.search(r"IVF(\d+)", wanted)
+    if have is None or want is None:
+        return True
+    ratio = int(want[1]) / int(have[1])
+    return ratio >= 4 or ratio <= 0.25
+
+
 def choose_factory(n_chunks: int) -> str:
     """FAISS factory for a corpus size: exact Flat up to FLAT_MAX_CHUNKS, IVF-SQ8 past it.
 
@@ -94,6 +116,21 @@ class DenseIndex:
                 self._fit_lists(len(vectors))
                 self.index.train(vectors)
             self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+
+    @property
+    def training_points(self) -> int:
+        """How many vectors training wants (0 if trained or not an IVF index)."""
+        ivf = self._ivf()
+        if ivf is None or self.index.is_trained:
+            return 0
+        # FAISS's k-means subsamples to 256 points per list anyway.
+        return int(ivf.nlist) * 256
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Train an IVF index on a sample drawn from the whole corpus (before any add)."""
+        if not self.index.is_trained and len(vectors):
+            self._fit_lists(len(vectors))
+            self.index.train(np.ascontiguousarray(vectors, dtype=np.float32))
 
     def _fit_lists(self, n_train: int) -> None:
         """Shrink an untrained IVF's list count to what `n_train` vectors can train well.

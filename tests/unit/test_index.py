@@ -360,3 +360,43 @@ def test_build_with_an_embedder_of_another_dimension_rebuilds(seeded: Path) -> N
     reopened = fake_index(seeded, embedder=_SmallEmbedder(weights="small"), create=False)
     assert check_consistency(reopened)["dense"] == 12
     assert reopened.snapshot.dense.dim == 32
+
+
+# ------------------------------------------------------------------- FAISS layout by size
+
+
+def test_auto_layout_moves_to_ivf_as_the_corpus_grows_and_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.dense
+
+    # A tiny threshold stands in for 20k chunks; the logic is the same at any size.
+    monkeypatch.setattr(rag.dense, "FLAT_MAX_CHUNKS", 12)
+    notes = Notes()
+    index = fake_index(tmp_path / "index", notes=notes)
+    index.add_documents([Document("a.txt", paragraphs_article(3, "river"))])
+    assert index.snapshot.dense.factory == "IDMap2,Flat"
+    small = index.snapshot.dense.ntotal
+    assert small <= 12
+    embedder = index.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    calls = embedder.calls
+    index.add_documents([Document(f"b{i}.txt", paragraphs_article(8, f"tag{i}")) for i in range(6)])
+    dense = index.snapshot.dense
+    assert dense.factory.startswith("IVF") and dense.ntotal > 12
+    assert dense.index.is_trained
+    manifest = json.loads((tmp_path / "index" / MANIFEST_FILE).read_text())
+    assert manifest["faiss_factory"] == "auto" and manifest["dense_factory"] == dense.factory
+    assert embedder.calls == calls + 1, "the move re-used stored vectors; only new text embedded"
+    # Reopening loads the IVF files as they are: no repair, no rebuild.
+    index.close()
+    said = len(notes.messages)
+    reopened = fake_index(tmp_path / "index", notes=notes)
+    assert reopened.snapshot.dense.factory == dense.factory
+    assert notes.messages[said:] == []
+    hits = Retriever(reopened).search("tag3 works in district 2", 5)
+    assert hits and hits[0].source == "b3.txt"
+    # Shrinking back under the threshold returns to exact search.
+    reopened.remove([f"b{i}.txt" for i in range(6)])
+    assert reopened.snapshot.dense.factory == "IDMap2,Flat"
+    assert reopened.snapshot.dense.ntotal == small
