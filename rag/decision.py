@@ -23,7 +23,9 @@ from rag.errors import InvalidQuery
 from rag.retrieval import Hit
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
-FEATURES = ("score", "sem_best", "lex_best", "kind", "proximity", "coverage", "margin", "typed")
+FEATURES = (
+    "score", "sem_best", "lex_best", "kind", "proximity", "coverage", "margin", "typed", "lm",
+)
 # Two readings from different articles this close in score are "the same fact, told twice":
 # the newer article wins and both are cited.
 NEWER_WINS_MARGIN = 0.12

@@ -168,18 +168,21 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     if name == "extractive":
         return extractive
     if name in ("generative", "hybrid"):
-        from rag.generative import GenerativeReader, HybridReader
+        from rag.generative import GenerativeReader, HybridReader, LikelihoodScorer, resolve_gguf
 
         try:
-            generative = GenerativeReader.from_spec(settings.generator_model, extractive)
+            if name == "generative":
+                return GenerativeReader.from_spec(settings.generator_model, extractive)
+            scorer = LikelihoodScorer(resolve_gguf(settings.generator_model))
+            scorer.load()
+            return HybridReader(extractive, scorer)
         except RagError as exc:
             if name == "generative":
                 raise
-            # The default (hybrid) must not stop the service when the optional generative
-            # extra is missing: answer extractively and say so.
-            notify(f"generative reader unavailable ({exc}); using the extractive reader")
+            # The hybrid must not stop the service when the optional generative extra is
+            # missing: answer extractively and say so.
+            notify(f"generative model unavailable ({exc}); using the extractive reader")
             return extractive
-        return generative if name == "generative" else HybridReader(extractive, generative)
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
 
