@@ -62,6 +62,16 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 rf"called\b|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
+_VERBS = (
+    r"is|are|was|were|be|been|does|do|did|will|would|can|could|has|have|had|should|shall|may|"
+    r"might|must"
+)
+_WH_PHRASE = re.compile(
+    rf"\b(?:which|what)\s+(?:kinds? of |types? of |sorts? of )?((?:(?!(?:{_VERBS})\b)[\w-]+\s+)"
+    rf"{{0,3}}?(?!(?:{_VERBS})\b)[\w-]+)\s+(?:{_VERBS})\b"
+)
+_NOT_HEADS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
 
 
@@ -75,6 +85,7 @@ class QuestionInfo:
     wh: str | None
     unit: str | None = None  # stem of the counted noun in "how many <noun>"
     heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
+    head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
 
     @property
     def typed(self) -> bool:
@@ -98,7 +109,15 @@ def analyse(question: str) -> QuestionInfo:
         stems = tokenize([m[1]])[0]
         unit = stems[0] if stems else None
     heads: tuple[str, ...] = ()
+    head = None
     if m := re.search(r"\b(?:which|what)\s+(?:kinds? of |types? of |sort of )?(\w+)(?:\s+(\w+))?",
                       q):
         heads = tuple(tokenize([m[1]])[0])
-    return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads)
+    # The asked-for noun is the last word of the phrase after which/what, before the verb:
+    # "which think [tank] is", "what kind of new [city] does", "which two [projects] does".
+    if m := _WH_PHRASE.search(q):
+        phrase = [w for w in m[1].split() if w not in _NOT_HEADS]
+        stems = tokenize([phrase[-1]])[0] if phrase else []
+        head = stems[0] if stems else None
+    return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
+                        head)

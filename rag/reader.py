@@ -208,6 +208,14 @@ class ExtractiveReader:
                 n_cand = len(words(c.text))
                 counted = {w[2] for w in following[: n_cand + 3]}
                 kind *= 1.0 if info.unit in counted else 0.5
+            if info.head is not None:
+                cand_words = [w for w in words(cand.text) if not w[3]]
+                last = cand_words[-1] if cand_words else None
+                if (last is not None and last[2] == info.head and len(cand_words) > 1
+                        and cand.text[last[0] : last[0] + 1].isupper()):
+                    # "Which river ...?" → "the Shenzhen River": a proper name ending in the
+                    # asked-for noun is that kind of thing, whatever the entity tagger said.
+                    kind = max(kind, 1.0) + 0.3
             out.append((cand, kind))
         # "HK$220 million ($28.1 million)": a bracketed span right after a span of the
         # same kind restates it (a conversion, an acronym); the first statement is the

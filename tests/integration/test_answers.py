@@ -162,3 +162,27 @@ def test_hybrid_reader_answers_are_grounded_and_it_still_abstains(qa: QA) -> Non
     off_topic = hybrid.ask("What is the capital of France?")
     _assert_contract(off_topic, hybrid)
     assert off_topic.answer is None and not off_topic.answerable
+
+
+def test_a_name_ending_in_the_asked_for_noun_is_preferred(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = copy_index(real_seed_index_dir, tmp_path / "index")
+    index = open_real_index(folder, real_embedder)
+    article = document_from_text(
+        "date 2026-04-02 New ferry pier opens in Sai Kung\n\n"
+        "The Sai Kung District Council opened a ferry pier beside the Pak Sha Wan Channel on "
+        "Thursday, next to the Hebe Haven Marina, after two years of building work. The pier "
+        "cost about HK$95 million and will serve eight routes.",
+        "pier_2026-04-02.txt",
+    )
+    index.add_documents([article])
+    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
+    for question, expected in (("Which channel is the new ferry pier beside?",
+                                "Pak Sha Wan Channel"),
+                               ("Which marina is the Sai Kung ferry pier next to?",
+                                "Hebe Haven Marina")):
+        answer = qa.ask(question)
+        _assert_contract(answer, qa)
+        assert answer.answer is not None and expected in answer.answer, answer.answer
+    index.close()

@@ -88,3 +88,18 @@ def test_fragments_with_dangling_words_are_not_candidates() -> None:
     sentence = "Kenny Shui, vice-president of think tank Our Hong Kong Foundation, spoke."
     texts = {c.text for c in candidates(sentence, 0, len(sentence))}
     assert not any(t.endswith(" of") or t.startswith("of ") for t in texts)
+
+
+@pytest.mark.parametrize(("question", "head"), [
+    ("Which bridge did the mayor open?", "bridg"),
+    ("Which think tank does she work for?", "tank"),
+    ("What kind of new port will be built?", "port"),
+    ("Which two hospitals were merged?", "hospit"),
+    ("In which coastal province is the plant?", "provinc"),
+    ("What years does the plan span?", "year"),
+    ("What is the capital of France?", None),
+    ("Who opened the bridge?", None),
+])
+def test_the_asked_for_noun_is_the_last_word_before_the_verb(question: str,
+                                                             head: str | None) -> None:
+    assert analyse(question).head == head
