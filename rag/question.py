@@ -68,9 +68,9 @@ _VERBS = (
 )
 _WH_PHRASE = re.compile(
     rf"\b(?:which|what)\s+(?:kinds? of |types? of |sorts? of )?((?:(?!(?:{_VERBS})\b)[\w-]+\s+)"
-    rf"{{0,3}}?(?!(?:{_VERBS})\b)[\w-]+)\s+(?:{_VERBS})\b"
+    rf"{{0,5}}?(?!(?:{_VERBS})\b)[\w-]+)\s+(?:{_VERBS})\b"
 )
-_NOT_HEADS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+_NOT_HEADS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
 
@@ -86,6 +86,7 @@ class QuestionInfo:
     unit: str | None = None  # stem of the counted noun in "how many <noun>"
     heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
+    several: int = 0  # the question asks for several things: their number, or 2 if unsaid
 
     @property
     def typed(self) -> bool:
@@ -115,9 +116,20 @@ def analyse(question: str) -> QuestionInfo:
         heads = tuple(tokenize([m[1]])[0])
     # The asked-for noun is the last word of the phrase after which/what, before the verb:
     # "which think [tank] is", "what kind of new [city] does", "which two [projects] does".
+    several = 0
     if m := _WH_PHRASE.search(q):
-        phrase = [w for w in m[1].split() if w not in _NOT_HEADS]
+        words = m[1].split()
+        if "of" in words[1:]:  # "two fields of technology": the head comes before "of"
+            words = words[: words.index("of", 1)]
+        phrase = [w for w in words if w not in _NOT_HEADS]
         stems = tokenize([phrase[-1]])[0] if phrase else []
         head = stems[0] if stems else None
+        # "which two places", "what kinds of facilities", "which resources": a list answer.
+        counted = [_NOT_HEADS.index(w) + 1 for w in words if w in _NOT_HEADS]
+        plural = bool(phrase) and re.fullmatch(r"\w*[^su]s|\w+ies", phrase[-1]) is not None
+        if counted and counted[0] > 1:
+            several = counted[0]
+        elif plural or re.search(r"\b(?:which|what) (?:kinds|types|sorts) of\b", q):
+            several = 2
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head)
+                        head, several)

@@ -44,6 +44,14 @@ _PURPOSE = re.compile(
     r"due to|thanks to|given that|since|to help|to)\s+",
     re.IGNORECASE,
 )
+_LIST_SEP = re.compile(r",\s*(?:and |or )?|\s(?:and|or)\s")
+
+
+def _is_list(text: str) -> bool:
+    """Whether a span reads as a list: items joined by commas or and/or."""
+    return _LIST_SEP.search(text) is not None
+
+
 _BOUNDARY = re.compile(r"[,;:.!?—–()\"“”]|\s(?:which|while|whereas|but|who)\s")
 
 
@@ -199,8 +207,17 @@ class ExtractiveReader:
                 kind = 0.5
             elif not info.typed and cand.kinds:
                 kind = 0.4
+            elif info.several and _is_list(c.text):
+                kind = 0.6  # "which two places?": a list of places, whatever its tags
             else:
                 continue
+            if info.several and _is_list(c.text):
+                # "Which two fields ...?" is answered by "artificial intelligence and health".
+                # Items joined by commas and and/or ("and" inside a name counts too: telling
+                # "Science and Technology City" from "Tai Po and Sha Tin" needs more than
+                # capital letters).
+                items = len(_LIST_SEP.findall(c.text)) + 1
+                kind += 0.3 if items == info.several or info.several == 2 else 0.15
             if info.unit and COUNT in info.types and (COUNT in cand.kinds or QUANTITY in
                                                       cand.kinds):
                 # "How many bids": the number must count bids, not hectares.

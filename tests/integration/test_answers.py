@@ -186,3 +186,31 @@ def test_a_name_ending_in_the_asked_for_noun_is_preferred(
         _assert_contract(answer, qa)
         assert answer.answer is not None and expected in answer.answer, answer.answer
     index.close()
+
+
+def test_a_question_asking_for_several_things_gets_the_list(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = copy_index(real_seed_index_dir, tmp_path / "index")
+    index = open_real_index(folder, real_embedder)
+    article = document_from_text(
+        "date 2026-05-11 Harbour clean-up drive begins\n\n"
+        "The Environmental Protection Department began a harbour clean-up drive on Monday. "
+        "Volunteers will collect plastic bottles, fishing nets and polystyrene boxes along "
+        "the shore of Tolo Harbour, the department said. New recycling stations will open in "
+        "Tai Po and Sha Tin next year.",
+        "harbour_2026-05-11.txt",
+    )
+    index.add_documents([article])
+    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
+    for question, items in (
+        ("What three kinds of rubbish will the harbour volunteers collect?",
+         ("plastic bottles", "fishing nets", "polystyrene boxes")),
+        ("Which two districts will get the new recycling stations?", ("Tai Po", "Sha Tin")),
+    ):
+        answer = qa.ask(question)
+        _assert_contract(answer, qa)
+        assert answer.answer is not None, question
+        for item in items:
+            assert item in answer.answer, answer.answer
+    index.close()

@@ -103,3 +103,17 @@ def test_fragments_with_dangling_words_are_not_candidates() -> None:
 def test_the_asked_for_noun_is_the_last_word_before_the_verb(question: str,
                                                              head: str | None) -> None:
     assert analyse(question).head == head
+
+
+@pytest.mark.parametrize(("question", "several"), [
+    ("Which two districts will get new stations?", 2),
+    ("What three aims did officials give?", 3),
+    ("Which resources should move freely?", 2),
+    ("What kinds of facilities could industries set up?", 2),
+    ("Which two fields of technology will it watch?", 2),
+    ("Which river does the zone straddle?", 0),
+    ("Which bus does she take?", 0),
+    ("What is the capital of France?", 0),
+])
+def test_questions_asking_for_several_things(question: str, several: int) -> None:
+    assert analyse(question).several == several
