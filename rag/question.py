@@ -70,7 +70,7 @@ _WH_PHRASE = re.compile(
     rf"\b(?:which|what)\s+(?:kinds? of |types? of |sorts? of )?((?:(?!(?:{_VERBS})\b)[\w-]+\s+)"
     rf"{{0,5}}?(?!(?:{_VERBS})\b)[\w-]+)\s+(?:{_VERBS})\b"
 )
-_NOT_HEADS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+_NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
 
@@ -121,11 +121,11 @@ def analyse(question: str) -> QuestionInfo:
         words = m[1].split()
         if "of" in words[1:]:  # "two fields of technology": the head comes before "of"
             words = words[: words.index("of", 1)]
-        phrase = [w for w in words if w not in _NOT_HEADS]
+        phrase = [w for w in words if w not in _NUMBER_WORDS]
         stems = tokenize([phrase[-1]])[0] if phrase else []
         head = stems[0] if stems else None
         # "which two places", "what kinds of facilities", "which resources": a list answer.
-        counted = [_NOT_HEADS.index(w) + 1 for w in words if w in _NOT_HEADS]
+        counted = [_NUMBER_WORDS.index(w) + 1 for w in words if w in _NUMBER_WORDS]
         plural = bool(phrase) and re.fullmatch(r"\w*[^su]s|\w+ies", phrase[-1]) is not None
         if counted and counted[0] > 1:
             several = counted[0]

@@ -180,9 +180,9 @@ class ExtractiveReader:
                 unique.append(r)
         if len(unique) > 1:
             margin = unique[0].score - unique[1].score
-            unique[0] = _with_feature(unique[0], "margin", margin)
+            unique[0] = with_feature(unique[0], "margin", margin)
         elif unique:
-            unique[0] = _with_feature(unique[0], "margin", unique[0].score)
+            unique[0] = with_feature(unique[0], "margin", unique[0].score)
         return unique[:10]
 
     def _candidates(
@@ -195,6 +195,7 @@ class ExtractiveReader:
         sentence = hit.text[rel_start:rel_end]
         for c in candidates(hit.text, rel_start, rel_end):
             cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds)
+            listed = info.several > 0 and _is_list(c.text)
             if info.types[0] in cand.kinds:
                 kind = 1.0
             elif any(t in cand.kinds for t in info.types[1:]):
@@ -207,11 +208,11 @@ class ExtractiveReader:
                 kind = 0.5
             elif not info.typed and cand.kinds:
                 kind = 0.4
-            elif info.several and _is_list(c.text):
+            elif listed:
                 kind = 0.6  # "which two places?": a list of places, whatever its tags
             else:
                 continue
-            if info.several and _is_list(c.text):
+            if listed:
                 # "Which two fields ...?" is answered by "artificial intelligence and health".
                 # Items joined by commas and and/or ("and" inside a name counts too: telling
                 # "Science and Technology City" from "Tai Po and Sha Tin" needs more than
@@ -325,7 +326,8 @@ def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _with_feature(reading: Reading, name: str, value: float) -> Reading:
+def with_feature(reading: Reading, name: str, value: float) -> Reading:
+    """The reading with one feature set (readings are immutable)."""
     from dataclasses import replace
 
     return replace(reading, features={**reading.features, name: value})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,19 @@ def _assert_contract(answer: Answer, qa: QA) -> None:
         assert c["title"] and c["published"]
 
 
+@contextmanager
+def _seeds_plus(seed_dir: Path, embedder: Embedder, tmp_path: Path, text: str,
+                source: str) -> Iterator[QA]:
+    """An extractive QA over a copy of the seed index with one more article added."""
+    folder = copy_index(seed_dir, tmp_path / "index")
+    index = open_real_index(folder, embedder)
+    index.add_documents([document_from_text(text, source)])
+    try:
+        yield make_qa(Settings(index_dir=folder), reader="extractive", index=index)
+    finally:
+        index.close()
+
+
 @pytest.mark.parametrize(("question", "expected"), OWN_QUESTIONS)
 def test_answers_are_short_grounded_spans(qa: QA, question: str, expected: str) -> None:
     answer = qa.ask(question)
@@ -81,25 +95,21 @@ def test_top_k_controls_passages_and_is_validated(qa: QA) -> None:
 def test_newer_article_wins_and_is_cited_first(
     real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
 ) -> None:
-    folder = copy_index(real_seed_index_dir, tmp_path / "index")
-    index = open_real_index(folder, real_embedder)
-    update = document_from_text(
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
         "date 2026-03-20 Innovation centre budget raised\n\n"
         "The Hong Kong government will now earmark about HK$300 million to establish the "
         "national manufacturing innovation center, officials said on Friday, raising the sum "
         "announced in the budget.",
         "update_2026-03-20.txt",
-    )
-    index.add_documents([update])
-    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
-    answer = qa.ask("How much will the government earmark for the manufacturing innovation "
-                    "center?")
-    _assert_contract(answer, qa)
-    assert answer.answer is not None and "300" in answer.answer
-    assert answer.citations[0].source == "update_2026-03-20.txt"
-    published = [c.published for c in answer.citations]
-    assert published == sorted(published, reverse=True)
-    index.close()
+    ) as qa:
+        answer = qa.ask("How much will the government earmark for the manufacturing innovation "
+                        "center?")
+        _assert_contract(answer, qa)
+        assert answer.answer is not None and "300" in answer.answer
+        assert answer.citations[0].source == "update_2026-03-20.txt"
+        published = [c.published for c in answer.citations]
+        assert published == sorted(published, reverse=True)
 
 
 def test_cli_ask_json(real_seed_index_dir: Path, tmp_path: Path,
@@ -167,50 +177,42 @@ def test_hybrid_reader_answers_are_grounded_and_it_still_abstains(qa: QA) -> Non
 def test_a_name_ending_in_the_asked_for_noun_is_preferred(
     real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
 ) -> None:
-    folder = copy_index(real_seed_index_dir, tmp_path / "index")
-    index = open_real_index(folder, real_embedder)
-    article = document_from_text(
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
         "date 2026-04-02 New ferry pier opens in Sai Kung\n\n"
         "The Sai Kung District Council opened a ferry pier beside the Pak Sha Wan Channel on "
         "Thursday, next to the Hebe Haven Marina, after two years of building work. The pier "
         "cost about HK$95 million and will serve eight routes.",
         "pier_2026-04-02.txt",
-    )
-    index.add_documents([article])
-    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
-    for question, expected in (("Which channel is the new ferry pier beside?",
-                                "Pak Sha Wan Channel"),
-                               ("Which marina is the Sai Kung ferry pier next to?",
-                                "Hebe Haven Marina")):
-        answer = qa.ask(question)
-        _assert_contract(answer, qa)
-        assert answer.answer is not None and expected in answer.answer, answer.answer
-    index.close()
+    ) as qa:
+        for question, expected in (("Which channel is the new ferry pier beside?",
+                                    "Pak Sha Wan Channel"),
+                                   ("Which marina is the Sai Kung ferry pier next to?",
+                                    "Hebe Haven Marina")):
+            answer = qa.ask(question)
+            _assert_contract(answer, qa)
+            assert answer.answer is not None and expected in answer.answer, answer.answer
 
 
 def test_a_question_asking_for_several_things_gets_the_list(
     real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
 ) -> None:
-    folder = copy_index(real_seed_index_dir, tmp_path / "index")
-    index = open_real_index(folder, real_embedder)
-    article = document_from_text(
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
         "date 2026-05-11 Harbour clean-up drive begins\n\n"
         "The Environmental Protection Department began a harbour clean-up drive on Monday. "
         "Volunteers will collect plastic bottles, fishing nets and polystyrene boxes along "
         "the shore of Tolo Harbour, the department said. New recycling stations will open in "
         "Tai Po and Sha Tin next year.",
         "harbour_2026-05-11.txt",
-    )
-    index.add_documents([article])
-    qa = make_qa(Settings(index_dir=folder), reader="extractive", index=index)
-    for question, items in (
-        ("What three kinds of rubbish will the harbour volunteers collect?",
-         ("plastic bottles", "fishing nets", "polystyrene boxes")),
-        ("Which two districts will get the new recycling stations?", ("Tai Po", "Sha Tin")),
-    ):
-        answer = qa.ask(question)
-        _assert_contract(answer, qa)
-        assert answer.answer is not None, question
-        for item in items:
-            assert item in answer.answer, answer.answer
-    index.close()
+    ) as qa:
+        for question, items in (
+            ("What three kinds of rubbish will the harbour volunteers collect?",
+             ("plastic bottles", "fishing nets", "polystyrene boxes")),
+            ("Which two districts will get the new recycling stations?", ("Tai Po", "Sha Tin")),
+        ):
+            answer = qa.ask(question)
+            _assert_contract(answer, qa)
+            assert answer.answer is not None, question
+            for item in items:
+                assert item in answer.answer, answer.answer
