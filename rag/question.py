@@ -39,16 +39,21 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 r"(?:aim|goal|purpose|reason|rationale|objective)s?\b|\bin order to\b"), (REASON,)),
     (re.compile(r"\bwhat percentage\b|\bwhat share\b|\bwhat proportion\b|\bhow many percent"),
      (PERCENT,)),
-    (re.compile(r"\bhow long\b|\bhow many (?:years|months|weeks|days|hours)\b|"
-                r"\bwhat (?:time ?frame|timeframe|period|duration)\b"), (DURATION,)),
-    (re.compile(r"\bhow much (?:money|funding|cash|capital)\b|\bhow much (?:will|did|does|is|was"
-                r"|has|have|would|are)\b.*\b(?:cost|spend|spent|earmark|allocat|budget|invest|"
-                r"fund|pay|paid|set aside|put|give|raise|worth)|\bwhat (?:is|was) the (?:cost|"
-                r"price|budget|amount|sum|value)\b|\bhow much\b.*\b(?:cost|budget|earmark|"
-                r"allocat|fund)|\bwhat (?:sum|amount)\b|\bhow much\b.*\$"), (MONEY,)),
-    (re.compile(r"\bhow (?:big|large|small|wide|long|tall|high|far|much land|much space)\b|"
-                r"\bwhat (?:size|area)\b|\bhow many (?:hectares|acres|square|km|kilometres|"
-                r"kilometers|metres|meters|miles|feet)\b"), (QUANTITY,)),
+    (re.compile(r"\bhow long\b|\bhow many (?:years|months|weeks|days|hours)\b"), (DURATION,)),
+    # "What period does the plan cover?" is answered by a span of years ("2026-30") as often
+    # as by a length of time.
+    (re.compile(r"\bwhat (?:time ?frame|timeframe|period|duration)\b"), (DURATION, DATE)),
+    (re.compile(r"\bhow much (?:money|funding|cash|capital)\b"
+                r"|\bhow much (?:will|did|does|is|was|has|have|would|are)\b.*\b(?:cost|spend|"
+                r"spent|earmark|allocat|budget|invest|fund|pay|paid|set aside|put|give|raise|worth)"
+                r"|\bwhat (?:is|was) the (?:total )?(?:cost|price|budget|amount|sum|value|spending"
+                r"|expenditure)\b"
+                r"|\bhow much\b.*\b(?:cost|budget|earmark|allocat|fund)|\bwhat (?:sum|amount)\b"
+                r"|\bhow much\b.*\$|\bwhat (?:is|was|are|were) .* worth\b"), (MONEY,)),
+    (re.compile(r"\bhow (?:big|large|small|wide|long|tall|high|far|much land|much space)\b"
+                r"|\bwhat (?:size|area)\b|\bwhat (?:is|was|are|were) the (?:size|area)\b"
+                r"|\bhow many (?:hectares|acres|square|km|kilometres|kilometers|metres|meters|miles"
+                r"|feet)\b"), (QUANTITY,)),
     (re.compile(r"\bhow many\b"), (COUNT, QUANTITY)),
     (re.compile(r"\bhow much\b"), (MONEY, QUANTITY)),
     (re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time|quarter|week)s?\b|\bwhich "
@@ -131,5 +136,43 @@ def analyse(question: str) -> QuestionInfo:
             several = counted[0]
         elif plural or re.search(r"\b(?:which|what) (?:kinds|types|sorts) of\b", q):
             several = 2
+    # The pattern above needs an auxiliary after the phrase; "which programme pays ...",
+    # "which authority across the border is ..." and "... meets which corridor?" need the
+    # parse: the noun that which/what determines is the asked-for thing.
+    parsed = _determined_noun(question)
+    if parsed is not None:
+        noun, plural_noun = parsed
+        stems = tokenize([noun])[0]
+        if stems:
+            head = stems[0]
+            if several == 0 and plural_noun:
+                several = 2
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several)
+
+
+_GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})
+
+
+@lru_cache(maxsize=4096)
+def _determined_noun(question: str) -> tuple[str, bool] | None:
+    """(noun, plural) for the noun that 'which'/'what' determines, from spaCy's parse."""
+    try:
+        from rag.spans import _nlp
+
+        doc = _nlp()(question)
+    except (ImportError, OSError):
+        return None
+    for token in doc:
+        if token.lower_ in ("which", "what") and token.dep_ == "det":
+            noun = token.head
+            if noun.pos_ in ("NOUN", "PROPN") and noun.lower_ not in _GENERIC_HEADS:
+                return noun.text.lower(), noun.tag_ in ("NNS", "NNPS")
+    # "... meets which corridor?": the small parser may not attach a final which-phrase.
+    tokens = [t for t in doc if not t.is_punct]
+    for i, token in enumerate(tokens[:-1]):
+        if token.lower_ in ("which", "what") and tokens[-1].pos_ in ("NOUN", "PROPN") and all(
+            t.pos_ in ("NOUN", "PROPN", "ADJ") for t in tokens[i + 1 :]
+        ):
+            return tokens[-1].text.lower(), tokens[-1].tag_ in ("NNS", "NNPS")
+    return None

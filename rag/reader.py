@@ -20,8 +20,12 @@ from rag.answer import Reading
 from rag.index import Index
 from rag.question import (
     COUNT,
+    DATE,
+    DURATION,
+    MONEY,
     NAME,
     ORG,
+    PERCENT,
     PERSON,
     PHRASE,
     PLACE,
@@ -36,6 +40,7 @@ from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
 _NAMES = frozenset({PERSON, ORG, PLACE, NAME})
+_AMOUNTS = frozenset({MONEY, PERCENT, QUANTITY, COUNT, DURATION, DATE})
 
 # Words that start a purpose clause: the answer to a "why" question usually follows them.
 _PURPOSE = re.compile(
@@ -44,6 +49,8 @@ _PURPOSE = re.compile(
     r"due to|thanks to|given that|since|to help|to)\s+",
     re.IGNORECASE,
 )
+# A name continued by "for/of" and a capitalised word: "Secretary [for Innovation ...]".
+_NAME_GOES_ON = re.compile(r"\s+(?:for|of)\s+(?:the\s+)?[A-Z]")
 _LIST_SEP = re.compile(r",\s*(?:and |or )?|\s(?:and|or)\s")
 
 
@@ -212,6 +219,10 @@ class ExtractiveReader:
                 kind = 0.6  # "which two places?": a list of places, whatever its tags
             else:
                 continue
+            if not info.typed and cand.kinds & _AMOUNTS and not cand.kinds & _NAMES:
+                # A free-form question ("what will the land be used for?") would have been
+                # typed had it asked for an amount or a date: such spans fit it less.
+                kind *= 0.6
             if listed:
                 # "Which two fields ...?" is answered by "artificial intelligence and health".
                 # Items joined by commas and and/or ("and" inside a name counts too: telling
@@ -226,15 +237,26 @@ class ExtractiveReader:
                 n_cand = len(words(c.text))
                 counted = {w[2] for w in following[: n_cand + 3]}
                 kind *= 1.0 if info.unit in counted else 0.5
-            if info.head is not None:
-                cand_words = [w for w in words(cand.text) if not w[3]]
-                last = cand_words[-1] if cand_words else None
-                if (last is not None and last[2] == info.head and len(cand_words) > 1
-                        and cand.text[last[0] : last[0] + 1].isupper()):
-                    # "Which river ...?" → "the Shenzhen River": a proper name ending in the
-                    # asked-for noun is that kind of thing, whatever the entity tagger said.
-                    kind = max(kind, 1.0) + 0.3
+            if _names_head(info, cand.text):
+                # "Which river ...?" → "the Shenzhen River": a proper name ending in the
+                # asked-for noun is that kind of thing, whatever the entity tagger said.
+                kind = max(kind, 1.0) + 0.3
             out.append((cand, kind))
+        # "December" / "December last year", "2026" / "the 2026 to 2027 financial year": of
+        # two typed spans of one kind where one holds the other, the longer is the complete
+        # expression. Plain phrases count only when the longer goes on as a name does ("the
+        # Secretary" / "the Secretary for Innovation and Technology"), or every long clause
+        # would outrank its own noun chunks.
+        for i, (cand, kind) in enumerate(out):
+            typed_kinds = cand.kinds - {PHRASE}
+            if any(
+                other is not cand and cand.start <= other.start and other.end <= cand.end
+                and (other.kinds & typed_kinds or (
+                    other.start == cand.start and PHRASE in other.kinds & cand.kinds
+                    and _NAME_GOES_ON.match(cand.text[other.end - cand.start :]) is not None))
+                for other, _ in out
+            ):
+                out[i] = (cand, kind + 0.03)
         # "HK$220 million ($28.1 million)": a bracketed span right after a span of the
         # same kind restates it (a conversion, an acronym); the first statement is the
         # fact. A bracketed gloss with no twin before it ("the plan (2026-30)") is kept.
@@ -265,9 +287,11 @@ class ExtractiveReader:
         if not content:
             return 0.0, 0.0, 0.0
         q = set(info.terms)
-        # "Which bureau ...?" is answered by "... Bureau": the asked-for noun may repeat.
+        # "Which bureau ...?" is answered by "... Bureau": the asked-for noun may repeat, and
+        # a name ending in it ("... Production Line Upgrade Support Program") may repeat
+        # more of the question: a name describes its thing.
         asked = q - set(info.heads)
-        new = [w for w in content if w[2] not in asked]
+        new = [w for w in content if w[2] not in asked or _names_head(info, cand.text)]
         novelty = len(new) / len(content)
         if not any(w[2] not in q for w in content):
             return 0.0, 0.0, 0.0  # the span only repeats the question
@@ -296,6 +320,17 @@ class ExtractiveReader:
         if not info.typed and n_words == 1:
             length *= 0.6  # free-form answers are phrases; a lone word is rarely all of one
         return (0.4 * novelty + 0.6 * proximity) * length, novelty, proximity
+
+
+def _names_head(info: QuestionInfo, text: str) -> bool:
+    """Whether `text` is a capitalised name of two or more words ending in the asked-for noun."""
+    if info.head is None:
+        return False
+    content = [w for w in words(text) if not w[3]]
+    if len(content) < 2:
+        return False
+    last = content[-1]
+    return last[2] == info.head and text[last[0] : last[0] + 1].isupper()
 
 
 def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:

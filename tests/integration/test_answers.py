@@ -216,3 +216,33 @@ def test_a_question_asking_for_several_things_gets_the_list(
             assert answer.answer is not None, question
             for item in items:
                 assert item in answer.answer, answer.answer
+
+
+def test_complete_expressions_and_fitting_kinds_are_preferred(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
+        "date 2026-06-03 Kwun Tong library reopens after repairs\n\n"
+        "The Kwun Tong public library reopened on Tuesday after repairs that began in March "
+        "last year, said Ada Lam, the Director of Leisure and Cultural Services. The "
+        "department leased about 2,000 square metres of the upper floor for the creation of "
+        "a children's reading room. The Library Roof Solar Panel Subsidy Scheme paid for "
+        "solar panels on the roof of the library.",
+        "library_2026-06-03.txt",
+    ) as qa:
+        for question, expected in (
+            # The whole date, not just its month.
+            ("When did the repairs to the Kwun Tong library begin?", "March last year"),
+            # A free-form question is not answered by an area.
+            ("What is the upper floor of the Kwun Tong library leased for?",
+             "children's reading room"),
+            # The name holds the question's words, and still answers it.
+            ("Which scheme paid for solar panels on the library roof?",
+             "Library Roof Solar Panel Subsidy Scheme"),
+            ("What post does Ada Lam hold?", "Director of Leisure and Cultural Services"),
+        ):
+            answer = qa.ask(question)
+            _assert_contract(answer, qa)
+            assert answer.answer is not None and expected in answer.answer, (question,
+                                                                             answer.answer)

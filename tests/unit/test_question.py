@@ -99,6 +99,10 @@ def test_fragments_with_dangling_words_are_not_candidates() -> None:
     ("What years does the plan span?", "year"),
     ("What is the capital of France?", None),
     ("Who opened the bridge?", None),
+    # No auxiliary after the phrase: the parse finds the noun which/what determines.
+    ("Which programme pays for new machines?", "program"),
+    ("Which authority across the border approved it?", "author"),
+    ("The new road meets which highway?", "highway"),
 ])
 def test_the_asked_for_noun_is_the_last_word_before_the_verb(question: str,
                                                              head: str | None) -> None:
@@ -117,3 +121,13 @@ def test_the_asked_for_noun_is_the_last_word_before_the_verb(question: str,
 ])
 def test_questions_asking_for_several_things(question: str, several: int) -> None:
     assert analyse(question).several == several
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("What is the size of the industrial estate?", "QUANTITY"),
+    ("What is the total spending in the budget?", "MONEY"),
+    ("What is the grant worth in US dollars?", "MONEY"),
+    ("What period does the plan cover?", "DURATION"),
+])
+def test_amount_questions_without_how_are_typed(question: str, kind: str) -> None:
+    assert analyse(question).types[0] == kind
