@@ -100,12 +100,14 @@ class QA:
     def clear_caches(self) -> None:
         """Forget cached question vectors and sentence analyses (for honest latency runs)."""
         from rag.question import analyse
+        from rag.reader import clear_cache as clear_reader_cache
         from rag.spans import clear_cache
 
         with self.encode._lock:
             self.encode._cache.clear()
         analyse.cache_clear()
         clear_cache()
+        clear_reader_cache()
 
     def document_text(self, source: str) -> str | None:
         """The stored text of an article (for quotes and invariant checks)."""

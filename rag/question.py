@@ -92,6 +92,7 @@ class QuestionInfo:
     heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
     several: int = 0  # the question asks for several things: their number, or 2 if unsaid
+    stranded: str | None = None  # a preposition left at the end: "what is it used [for]?"
 
     @property
     def typed(self) -> bool:
@@ -147,8 +148,12 @@ def analyse(question: str) -> QuestionInfo:
             head = stems[0]
             if several == 0 and plural_noun:
                 several = 2
+    stranded = None
+    if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of)\s*\?*\s*$", q):
+        if wh_match and wh_match[1] in ("what", "which", "who", "whom"):
+            stranded = m[1]
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head, several)
+                        head, several, stranded)
 
 
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from rag.question import (
     analyse,
 )
 from rag.retrieval import Hit
-from rag.spans import Candidate, candidates
+from rag.spans import Candidate, candidates, lemmas
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
@@ -49,8 +50,9 @@ _PURPOSE = re.compile(
     r"due to|thanks to|given that|since|to help|to)\s+",
     re.IGNORECASE,
 )
-# A name continued by "for/of" and a capitalised word: "Secretary [for Innovation ...]".
-_NAME_GOES_ON = re.compile(r"\s+(?:for|of)\s+(?:the\s+)?[A-Z]")
+# A phrase that goes on: a name continued by "for" and a capitalised word ("Secretary [for
+# Innovation ...]"), or a noun whose "of" completes it ("the creation [of a reading room]").
+_NAME_GOES_ON = re.compile(r"\s+of\s|\s+for\s+(?:the\s+)?[A-Z]")
 _LIST_SEP = re.compile(r",\s*(?:and |or )?|\s(?:and|or)\s")
 
 
@@ -112,6 +114,8 @@ class ExtractiveReader:
                     continue
                 seen.add((hit.source, start))
                 sentence = hit.text[start - hit.start : end - hit.start]
+                # Stems only: dictionary forms need a parse, which only the few sentences
+                # read for spans get.
                 stems = {w[2] for w in words(sentence) if not w[3]}
                 lex = sum(v for t, v in idf.items() if t in stems) / total
                 sem = float(np.dot(vec, qvec)) if vec is not None else 0.0
@@ -139,7 +143,7 @@ class ExtractiveReader:
         readings: list[Reading] = []
         for position, sent in enumerate(ranked[: self.sentences]):
             for cand, kind_score in self._candidates(info, sent):
-                span_score, novelty, proximity = self._score_span(info, sent, cand, idf)
+                span_score, novelty, proximity, governed = self._score_span(info, sent, cand, idf)
                 if span_score <= 0:
                     continue
                 # Sentence relevance leads: the right sentence with a weaker span beats a
@@ -171,6 +175,7 @@ class ExtractiveReader:
                             "kind": kind_score,
                             "novelty": novelty,
                             "proximity": proximity,
+                            "governed": governed,
                             "typed": 1.0 if info.typed else 0.0,
                             "coverage": coverage,
                             "dense_top": hits[0].dense_score or 0.0 if hits else 0.0,
@@ -201,7 +206,8 @@ class ExtractiveReader:
         out: list[tuple[Candidate, float]] = []
         sentence = hit.text[rel_start:rel_end]
         for c in candidates(hit.text, rel_start, rel_end):
-            cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds)
+            cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds,
+                             tuple(hit.start + g for g in c.governors), c.preposition)
             listed = info.several > 0 and _is_list(c.text)
             if info.types[0] in cand.kinds:
                 kind = 1.0
@@ -244,9 +250,9 @@ class ExtractiveReader:
             out.append((cand, kind))
         # "December" / "December last year", "2026" / "the 2026 to 2027 financial year": of
         # two typed spans of one kind where one holds the other, the longer is the complete
-        # expression. Plain phrases count only when the longer goes on as a name does ("the
-        # Secretary" / "the Secretary for Innovation and Technology"), or every long clause
-        # would outrank its own noun chunks.
+        # expression. Plain phrases count only when the longer goes on as a name or an
+        # of-phrase does ("the Secretary" / "the Secretary for Innovation and Technology"),
+        # or every long clause would outrank its own noun chunks.
         for i, (cand, kind) in enumerate(out):
             typed_kinds = cand.kinds - {PHRASE}
             if any(
@@ -281,11 +287,12 @@ class ExtractiveReader:
 
     def _score_span(
         self, info: QuestionInfo, sent: ScoredSentence, cand: Candidate, idf: dict[str, float]
-    ) -> tuple[float, float, float]:
-        """(score, novelty, proximity): new information, close to many question words."""
+    ) -> tuple[float, float, float, float]:
+        """(score, novelty, proximity, governed): new information, close to many question
+        words, attached to them in the parse."""
         content = [w for w in words(cand.text) if not w[3]]
         if not content:
-            return 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         q = set(info.terms)
         # "Which bureau ...?" is answered by "... Bureau": the asked-for noun may repeat, and
         # a name ending in it ("... Production Line Upgrade Support Program") may repeat
@@ -294,32 +301,70 @@ class ExtractiveReader:
         new = [w for w in content if w[2] not in asked or _names_head(info, cand.text)]
         novelty = len(new) / len(content)
         if not any(w[2] not in q for w in content):
-            return 0.0, 0.0, 0.0  # the span only repeats the question
+            return 0.0, 0.0, 0.0, 0.0  # the span only repeats the question
         sentence = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
         offset = sent.start
         sent_words = words(sentence)
+        terms_at = _terms_at(sentence, info)
         inside = [
             i for i, w in enumerate(sent_words)
             if offset + w[0] >= cand.start and offset + w[1] <= cand.end
         ]
         if not inside:
-            return 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         lo, hi = min(inside), max(inside)
         # Idf-weighted closeness to every question word found outside the span: an answer
         # sits next to the words the question shares with its sentence.
         weight = sum(idf.values()) or 1.0
         proximity = 0.0
         for term, term_idf in idf.items():
-            where = [i for i, w in enumerate(sent_words) if w[2] == term and not lo <= i <= hi]
+            where = [i for i, ts in enumerate(terms_at) if term in ts and not lo <= i <= hi]
             if where:
                 distance = min(lo - i if i < lo else i - hi for i in where)
                 proximity += term_idf * math.exp(-(distance - 1) / 4.0)
         proximity /= weight
+        # The words the span hangs from in the parse: "began in [March]" answers "when did
+        # it begin?" even when "Tuesday" sits nearer the question's other words.
+        starts = {offset + w[0]: i for i, w in enumerate(sent_words)}
+        governing = {t for g in cand.governors if g in starts for t in terms_at[starts[g]]}
+        governed = sum(v for t, v in idf.items() if t in governing) / weight
         n_words = len(words(cand.text))
         length = 1.0 if n_words <= 12 else max(0.3, 12 / n_words)
         if not info.typed and n_words == 1:
             length *= 0.6  # free-form answers are phrases; a lone word is rarely all of one
-        return (0.4 * novelty + 0.6 * proximity) * length, novelty, proximity
+        if info.stranded is not None and cand.preposition == info.stranded:
+            # "What is the floor leased for?" asks for the object of "for" in the answer.
+            governed += 0.3
+        # Weight 1.0: the development questions (eval/dev) gain up to it and are flat above.
+        score = (0.4 * novelty + 0.6 * proximity + 1.0 * governed) * length
+        return score, novelty, proximity, governed
+
+
+@lru_cache(maxsize=1024)
+def _question_keys(info: QuestionInfo) -> dict[str, str]:
+    """Stem → question term, also from each question word's dictionary form's stem."""
+    keys = {t: t for t in info.terms}
+    forms = lemmas(info.text)
+    for start, _, stem, _ in words(info.text):
+        if stem in keys and start in forms:
+            for w in words(forms[start]):
+                keys.setdefault(w[2], stem)
+    return keys
+
+
+@lru_cache(maxsize=4096)
+def _terms_at(sentence: str, info: QuestionInfo) -> tuple[frozenset[str], ...]:
+    """For each word of `sentence` (as `words` splits it), the question terms it matches:
+    by stem, or by dictionary form ("began" matches "begin", "held" matches "hold")."""
+    keys = _question_keys(info)
+    forms = lemmas(sentence)
+    out = []
+    for start, _, stem, _ in words(sentence):
+        found = {keys[stem]} if stem in keys else set()
+        if start in forms:
+            found.update(keys[w[2]] for w in words(forms[start]) if w[2] in keys)
+        out.append(frozenset(found))
+    return tuple(out)
 
 
 def _names_head(info: QuestionInfo, text: str) -> bool:
@@ -337,7 +382,6 @@ def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:
     """Clause spans for free-form questions: after a purpose word, or after the question's
     last matched word, up to the next clause boundary."""
     spans: list[tuple[int, int]] = []
-    q = set(info.terms)
     if info.types[0] == REASON:
         for m in _PURPOSE.finditer(sentence):
             stop = _BOUNDARY.search(sentence, m.end())
@@ -345,7 +389,7 @@ def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:
             if end - m.end() > 3:
                 spans.append((m.end(), end))
     sent_words = words(sentence)
-    matched = [w for w in sent_words if w[2] in q]
+    matched = [w for w, ts in zip(sent_words, _terms_at(sentence, info), strict=True) if ts]
     if matched:
         after = matched[-1][1]
         # Skip function words right after the anchor ("focus on X" → X).
@@ -359,6 +403,12 @@ def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:
             if end > begin:
                 spans.append((begin, end))
     return spans
+
+
+def clear_cache() -> None:
+    """Forget cached question keys and sentence term matches."""
+    _question_keys.cache_clear()
+    _terms_at.cache_clear()
 
 
 def with_feature(reading: Reading, name: str, value: float) -> Reading:

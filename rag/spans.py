@@ -97,14 +97,20 @@ class Candidate:
     end: int
     text: str
     kinds: frozenset[str]
+    # Start offsets of the words that govern the span in the parse, prepositions skipped:
+    # "repairs that began in [March]" → "began". A question about beginning asks for it.
+    governors: tuple[int, ...] = ()
+    # The preposition the span is the object of ("leased [for] the creation of ..."), if any.
+    preposition: str | None = None
 
 
 @lru_cache(maxsize=1)
 def _nlp() -> Any:
     import spacy
 
-    # Only what span finding needs: the tagger/parser give noun chunks, ner gives entities.
-    return spacy.load(SPACY_MODEL, disable=["lemmatizer"])
+    # The tagger/parser give noun chunks, ner gives entities, the (rule-based, ~free)
+    # lemmatizer lets inflected verbs meet the question's ("began" / "begin").
+    return spacy.load(SPACY_MODEL)
 
 
 def spacy_available() -> bool:
@@ -128,10 +134,17 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+Spans = tuple[tuple[int, int, frozenset[str], tuple[int, ...], str | None], ...]
+Lemmas = tuple[tuple[int, str], ...]
+
+
 @lru_cache(maxsize=8192)
-def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
-    """(start, end, kinds) relative to the sentence; cached because sentences repeat."""
+def _analyse_sentence(sentence: str) -> tuple[Spans, Lemmas]:
+    """(start, end, kinds) spans and (start, lemma) of inflected words, relative to the
+    sentence; cached because sentences repeat."""
     found: dict[tuple[int, int], set[str]] = {}
+    lemmas: list[tuple[int, str]] = []
+    doc = None
 
     def put(s: int, e: int, kinds: frozenset[str]) -> None:
         s, e = _trim(sentence, s, e)
@@ -140,6 +153,8 @@ def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], .
 
     if spacy_available():
         doc = _nlp()(sentence)
+        lemmas = [(t.idx, t.lemma_.lower()) for t in doc
+                  if t.is_alpha and t.lemma_.lower() != t.lower_]
         for ent in doc.ents:
             kinds = _LABELS.get(ent.label_)
             if kinds:
@@ -175,8 +190,43 @@ def _analyse_sentence(sentence: str) -> tuple[tuple[int, int, frozenset[str]], .
             kinds = kinds - _NAME_KINDS
             if not kinds:
                 continue
-        out.append((s, e, kinds))
-    return tuple(out)
+        if doc is not None:
+            out.append((s, e, kinds, _governors(doc, s, e), _preposition(doc, s, e)))
+        else:
+            out.append((s, e, kinds, (), None))
+    return tuple(out), tuple(lemmas)
+
+
+def _preposition(doc: Any, start: int, end: int) -> str | None:
+    """The preposition whose object the span is ("for [the creation ...]"), else None."""
+    for token in doc:
+        if start <= token.idx < end and not start <= token.head.idx < end:
+            head = token.head
+            if token.dep_ == "pobj" and head.dep_ in ("prep", "agent", "dative"):
+                return str(head.lower_)
+            return None
+    return None
+
+
+_CLIMB = frozenset({"prep", "agent", "dative", "pcomp", "case", "mark"})
+
+
+def _governors(doc: Any, start: int, end: int) -> tuple[int, ...]:
+    """Start offsets of the words outside [start, end) that the span's top words hang from,
+    climbing over prepositions ("began in [March]" → "began")."""
+    inside = [t for t in doc if start <= t.idx < end]
+    out: list[int] = []
+    for token in inside:
+        head = token.head
+        if head is token or start <= head.idx < end:
+            continue  # not a top word of the span
+        for _ in range(3):
+            if head.dep_ not in _CLIMB or head.head is head:
+                break
+            head = head.head
+        if not start <= head.idx < end and head.idx not in out:
+            out.append(head.idx)
+    return tuple(out[:2])
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
@@ -210,6 +260,13 @@ def candidates(text: str, start: int, end: int) -> list[Candidate]:
     """Candidate answer spans inside document text[start:end], in document offsets."""
     sentence = text[start:end]
     return [
-        Candidate(start + s, start + e, sentence[s:e], kinds)
-        for s, e, kinds in _analyse_sentence(sentence)
+        Candidate(start + s, start + e, sentence[s:e], kinds, tuple(start + g for g in gov),
+                  prep)
+        for s, e, kinds, gov, prep in _analyse_sentence(sentence)[0]
     ]
+
+
+def lemmas(sentence: str) -> dict[int, str]:
+    """Dictionary form of the sentence's inflected words by start offset ("began" → "begin"),
+    so "when did it begin?" meets "it began"; empty without spaCy."""
+    return dict(_analyse_sentence(sentence)[1])
