@@ -324,6 +324,16 @@ def candidates(text: str, start: int, end: int) -> list[Candidate]:
     ]
 
 
+def pattern_kinds(sentence: str) -> frozenset[str]:
+    """Answer kinds the regular expressions alone find in a sentence (no parse: cheap
+    enough to run on every retrieved sentence)."""
+    found: set[str] = set()
+    for pattern, kinds in _REGEXES:
+        if not kinds <= found and pattern.search(sentence):
+            found |= kinds
+    return frozenset(found)
+
+
 def lemmas(sentence: str) -> dict[int, str]:
     """Dictionary form of the sentence's inflected words by start offset ("began" → "begin"),
     so "when did it begin?" meets "it began"; empty without spaCy."""

@@ -228,7 +228,8 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
         "last year, said Ada Lam, the Director of Leisure and Cultural Services. The "
         "department leased about 2,000 square metres of the upper floor for the creation of "
         "a children's reading room. The Library Roof Solar Panel Subsidy Scheme paid for "
-        "solar panels on the roof of the library.",
+        "solar panels on the roof of the library. The library works with the Kowloon "
+        "regional archive office on local history displays.",
         "library_2026-06-03.txt",
     ) as qa:
         for question, expected in (
@@ -241,6 +242,9 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
             ("Which scheme paid for solar panels on the library roof?",
              "Library Roof Solar Panel Subsidy Scheme"),
             ("What post does Ada Lam hold?", "Director of Leisure and Cultural Services"),
+            # A name led by a proper noun and ending in the asked-for noun, though untagged.
+            ("Which archive office does the Kwun Tong library work with?",
+             "Kowloon regional archive office"),
         ):
             answer = qa.ask(question)
             _assert_contract(answer, qa)
