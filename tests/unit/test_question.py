@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.spans import candidates
+from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
 @pytest.mark.parametrize(
@@ -131,3 +131,24 @@ def test_questions_asking_for_several_things(question: str, several: int) -> Non
 ])
 def test_amount_questions_without_how_are_typed(question: str, kind: str) -> None:
     assert analyse(question).types[0] == kind
+
+
+def test_spans_know_the_words_that_govern_them() -> None:
+    sentence = ("The library reopened on Tuesday after repairs that began in March last year. "
+                "It leased the upper floor for the creation of a reading room.")
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    began = sentence.index("began")
+    assert began in by_text["March last year"].governors  # the preposition is climbed over
+    assert began not in by_text["Tuesday"].governors
+    assert by_text["the creation of a reading room"].preposition == "for"
+    assert lemmas(sentence)[began] == "begin"
+
+
+def test_batched_and_single_sentence_analyses_agree() -> None:
+    sentences = ["The pier cost about HK$95 million and opened on Thursday.",
+                 "Volunteers collected plastic bottles, fishing nets and polystyrene boxes."]
+    clear_cache()
+    single = [candidates(s, 0, len(s)) for s in sentences]
+    clear_cache()
+    prepare(sentences)
+    assert [candidates(s, 0, len(s)) for s in sentences] == single
