@@ -86,6 +86,13 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
      frozenset({DATE})),
     (re.compile(r"\b(?:19|20)\d{2}(?:-\d{2}(?:\d{2})?)?\b"), frozenset({DATE})),
     (re.compile(r"[\"“]([^\"”]{3,150})[\"”]"), frozenset({NAME})),
+    # A run of capitalised words ending in an organisation noun is an organisation, whatever
+    # the tagger kept of it ("Our Hong Kong Foundation", where it saw "Hong Kong Foundation").
+    (re.compile(r"\b(?!(?:The|A|An|In|On|At|By|For|With|From|As)\s)((?:[A-Z][\w&'-]*\s+(?:(?:of|"
+                r"and|for|on|the)\s+)*)+(?:Foundation|Institute|University|Bureau|Council|Ministry|"
+                r"Department|Company|Corporation|Group|Authority|Commission|Association|Agency|"
+                r"Bank|Office|Committee|Society|Academy|College|Centre|Center|Party))\b"),
+     frozenset({ORG, NAME})),
 ]
 _DURATION_IN_DATE = re.compile(
     r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b.*\b(?:years?|months?|weeks?|"

@@ -152,3 +152,10 @@ def test_batched_and_single_sentence_analyses_agree() -> None:
     clear_cache()
     prepare(sentences)
     assert [candidates(s, 0, len(s)) for s in sentences] == single
+
+
+def test_a_capitalised_run_ending_in_an_organisation_noun_is_an_organisation() -> None:
+    sentence = "Kenny Shui, vice-president of think tank Our Hong Kong Foundation, said so."
+    orgs = {c.text for c in candidates(sentence, 0, len(sentence)) if ORG in c.kinds}
+    assert "Our Hong Kong Foundation" in orgs
+    assert "Hong Kong Foundation" not in orgs  # the outermost name only
