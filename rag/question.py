@@ -163,21 +163,21 @@ _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "
 def _determined_noun(question: str) -> tuple[str, bool] | None:
     """(noun, plural) for the noun that 'which'/'what' determines, from spaCy's parse."""
     try:
-        from rag.spans import _nlp
+        from rag.spans import parse_question
 
-        doc = _nlp()(question)
+        doc = parse_question(question)
     except (ImportError, OSError):
         return None
     for token in doc:
-        if token.lower_ in ("which", "what") and token.dep_ == "det":
-            noun = token.head
-            if noun.pos_ in ("NOUN", "PROPN") and noun.lower_ not in _GENERIC_HEADS:
-                return noun.text.lower(), noun.tag_ in ("NNS", "NNPS")
+        if token.lower in ("which", "what") and token.dep == "det":
+            noun = doc[token.head]
+            if noun.pos in ("NOUN", "PROPN") and noun.lower not in _GENERIC_HEADS:
+                return noun.lower, noun.tag in ("NNS", "NNPS")
     # "... meets which corridor?": the small parser may not attach a final which-phrase.
     tokens = [t for t in doc if not t.is_punct]
     for i, token in enumerate(tokens[:-1]):
-        if token.lower_ in ("which", "what") and tokens[-1].pos_ in ("NOUN", "PROPN") and all(
-            t.pos_ in ("NOUN", "PROPN", "ADJ") for t in tokens[i + 1 :]
+        if token.lower in ("which", "what") and tokens[-1].pos in ("NOUN", "PROPN") and all(
+            t.pos in ("NOUN", "PROPN", "ADJ") for t in tokens[i + 1 :]
         ):
-            return tokens[-1].text.lower(), tokens[-1].tag_ in ("NNS", "NNPS")
+            return tokens[-1].lower, tokens[-1].tag in ("NNS", "NNPS")
     return None

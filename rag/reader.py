@@ -36,7 +36,7 @@ from rag.question import (
     analyse,
 )
 from rag.retrieval import Hit
-from rag.spans import Candidate, candidates, lemmas, pattern_kinds, prepare
+from rag.spans import Candidate, candidates, lemmas, parse_question, pattern_kinds, prepare
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
@@ -357,7 +357,7 @@ class ExtractiveReader:
 def _question_keys(info: QuestionInfo) -> dict[str, str]:
     """Stem → question term, also from each question word's dictionary form's stem."""
     keys = {t: t for t in info.terms}
-    forms = lemmas(info.text)
+    forms = {t.idx: t.lemma for t in parse_question(info.text) if t.lemma != t.lower}
     for start, _, stem, _ in words(info.text):
         if stem in keys and start in forms:
             for w in words(forms[start]):

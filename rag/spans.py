@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from rag.question import (
     COUNT,
@@ -319,6 +319,7 @@ def clear_cache() -> None:
     """Forget cached sentence analyses."""
     with _cache_lock:
         _cache.clear()
+    parse_question.cache_clear()
 
 
 def candidates(text: str, start: int, end: int) -> list[Candidate]:
@@ -329,6 +330,30 @@ def candidates(text: str, start: int, end: int) -> list[Candidate]:
                   prep)
         for s, e, kinds, gov, prep in _analyse_sentence(sentence)[0]
     ]
+
+
+class QuestionToken(NamedTuple):
+    """A parsed question word: what question analysis and term matching need of it."""
+
+    idx: int
+    lower: str
+    lemma: str
+    pos: str
+    tag: str
+    dep: str
+    head: int  # index of the head token
+    is_punct: bool
+
+
+@lru_cache(maxsize=4096)
+def parse_question(question: str) -> tuple[QuestionToken, ...]:
+    """The question's parse, once per question (no entity tagging: questions need none);
+    empty without spaCy."""
+    if not spacy_available():
+        return ()
+    doc = next(iter(_nlp().pipe([question], disable=["ner"])))
+    return tuple(QuestionToken(t.idx, t.lower_, t.lemma_.lower(), t.pos_, t.tag_, t.dep_,
+                               t.head.i, t.is_punct) for t in doc)
 
 
 def pattern_kinds(sentence: str) -> frozenset[str]:
