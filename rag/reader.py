@@ -217,8 +217,8 @@ class ExtractiveReader:
         out: list[tuple[Candidate, float]] = []
         sentence = hit.text[rel_start:rel_end]
         for c in candidates(hit.text, rel_start, rel_end):
-            cand = Candidate(hit.start + c.start, hit.start + c.end, c.text, c.kinds,
-                             tuple(hit.start + g for g in c.governors), c.preposition)
+            cand = c.shifted(hit.start)
+            proper, led = _naming(info, cand.text)
             listed = info.several > 0 and _is_list(c.text)
             if info.types[0] in cand.kinds:
                 kind = 1.0
@@ -234,7 +234,7 @@ class ExtractiveReader:
                 kind = 0.4
             elif listed:
                 kind = 0.6  # "which two places?": a list of places, whatever its tags
-            elif _led_by_name(info, cand.text):
+            elif led:
                 kind = 1.0  # an untagged name of the asked-for thing; boosted below
             else:
                 continue
@@ -256,7 +256,7 @@ class ExtractiveReader:
                 n_cand = len(words(c.text))
                 counted = {w[2] for w in following[: n_cand + 3]}
                 kind *= 1.0 if info.unit in counted else 0.5
-            if _names_head(info, cand.text) or _led_by_name(info, cand.text):
+            if proper or led:
                 # "Which river ...?" → "the Shenzhen River": a proper name ending in the
                 # asked-for noun is that kind of thing, whatever the entity tagger said.
                 kind = max(kind, 1.0) + 0.3
@@ -310,8 +310,8 @@ class ExtractiveReader:
         # "Which bureau ...?" is answered by "... Bureau": the asked-for noun may repeat, and
         # a name ending in it ("... Production Line Upgrade Support Program") may repeat
         # more of the question: a name describes its thing.
-        asked = q - set(info.heads)
-        new = [w for w in content if w[2] not in asked or _names_head(info, cand.text)]
+        asked = set() if _naming(info, cand.text)[0] else q - set(info.heads)
+        new = [w for w in content if w[2] not in asked]
         novelty = len(new) / len(content)
         if not any(w[2] not in q for w in content):
             return 0.0, 0.0, 0.0, 0.0  # the span only repeats the question
@@ -380,25 +380,17 @@ def _terms_at(sentence: str, info: QuestionInfo) -> tuple[frozenset[str], ...]:
     return tuple(out)
 
 
-def _names_head(info: QuestionInfo, text: str) -> bool:
-    """Whether `text` is a name of two or more words ending in the asked-for noun."""
+def _naming(info: QuestionInfo, text: str) -> tuple[bool, bool]:
+    """(proper, led) for a span of two or more words ending in the asked-for noun: the noun
+    is capitalised ("the Shenzhen River"), a capitalised word leads it ("the Shenzhen
+    municipal government"); (False, False) for any other span."""
     if info.head is None:
-        return False
+        return False, False
     content = [w for w in words(text) if not w[3]]
-    if len(content) < 2:
-        return False
-    last = content[-1]
-    return last[2] == info.head and text[last[0] : last[0] + 1].isupper()
-
-
-def _led_by_name(info: QuestionInfo, text: str) -> bool:
-    """Whether `text` ends in the asked-for noun after a capitalised word: "the Shenzhen
-    municipal government" for "which municipal government?"."""
-    if info.head is None:
-        return False
-    content = [w for w in words(text) if not w[3]]
-    return (len(content) >= 2 and content[-1][2] == info.head
-            and text[content[0][0] : content[0][0] + 1].isupper())
+    if len(content) < 2 or content[-1][2] != info.head:
+        return False, False
+    first, last = content[0][0], content[-1][0]
+    return text[last : last + 1].isupper(), text[first : first + 1].isupper()
 
 
 def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:

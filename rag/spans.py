@@ -114,6 +114,11 @@ class Candidate:
     # The preposition the span is the object of ("leased [for] the creation of ..."), if any.
     preposition: str | None = None
 
+    def shifted(self, offset: int) -> Candidate:
+        """The same span with every offset moved by `offset` (sentence → document)."""
+        return Candidate(self.start + offset, self.end + offset, self.text, self.kinds,
+                         tuple(g + offset for g in self.governors), self.preposition)
+
 
 @lru_cache(maxsize=1)
 def _nlp() -> Any:
@@ -235,10 +240,7 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             kinds = kinds - _NAME_KINDS
             if not kinds:
                 continue
-        if tokens:
-            out.append((s, e, kinds, _governors(tokens, s, e), _preposition(tokens, s, e)))
-        else:
-            out.append((s, e, kinds, (), None))
+        out.append((s, e, kinds, *_attachment(tokens, s, e)))
     return tuple(out), tuple(lemmas)
 
 
@@ -263,24 +265,19 @@ def _top_tokens(tokens: list[_Token], start: int, end: int) -> list[_Token]:
     return [t for t in tokens[lo:hi] if not start <= tokens[t.head].idx < end]
 
 
-def _preposition(tokens: list[_Token], start: int, end: int) -> str | None:
-    """The preposition whose object the span is ("for [the creation ...]"), else None."""
-    top = _top_tokens(tokens, start, end)
-    if top and top[0].dep == "pobj":
-        head = tokens[top[0].head]
-        if head.dep in ("prep", "agent", "dative"):
-            return head.lower
-    return None
-
-
 _CLIMB = frozenset({"prep", "agent", "dative", "pcomp", "case", "mark"})
 
 
-def _governors(tokens: list[_Token], start: int, end: int) -> tuple[int, ...]:
-    """Start offsets of the words outside [start, end) that the span's top words hang from,
-    climbing over prepositions ("began in [March]" → "began")."""
-    out: list[int] = []
-    for token in _top_tokens(tokens, start, end):
+def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, ...], str | None]:
+    """How the span hangs in the parse: the start offsets of the (at most two) words outside
+    it that its top words hang from, climbing over prepositions ("began in [March]" →
+    "began"), and the preposition it is the object of ("for [the creation ...]"), if any."""
+    top = _top_tokens(tokens, start, end)
+    preposition = None
+    if top and top[0].dep == "pobj" and tokens[top[0].head].dep in ("prep", "agent", "dative"):
+        preposition = tokens[top[0].head].lower
+    governors: list[int] = []
+    for token in top:
         head = tokens[token.head]
         if head is token:
             continue  # the sentence root hangs from nothing
@@ -288,9 +285,9 @@ def _governors(tokens: list[_Token], start: int, end: int) -> tuple[int, ...]:
             if head.dep not in _CLIMB or tokens[head.head] is head:
                 break
             head = tokens[head.head]
-        if not start <= head.idx < end and head.idx not in out:
-            out.append(head.idx)
-    return tuple(out[:2])
+        if not start <= head.idx < end and head.idx not in governors:
+            governors.append(head.idx)
+    return tuple(governors[:2]), preposition
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +64,15 @@ def _seeds_plus(seed_dir: Path, embedder: Embedder, tmp_path: Path, text: str,
         yield make_qa(Settings(index_dir=folder), reader="extractive", index=index)
     finally:
         index.close()
+
+
+def _assert_answers_contain(qa: QA, cases: Iterable[tuple[str, str]]) -> None:
+    """Each question gets a grounded answer that contains its expected text."""
+    for question, expected in cases:
+        answer = qa.ask(question)
+        _assert_contract(answer, qa)
+        assert answer.answer is not None and expected in answer.answer, (question,
+                                                                         answer.answer)
 
 
 @pytest.mark.parametrize(("question", "expected"), OWN_QUESTIONS)
@@ -185,13 +194,10 @@ def test_a_name_ending_in_the_asked_for_noun_is_preferred(
         "cost about HK$95 million and will serve eight routes.",
         "pier_2026-04-02.txt",
     ) as qa:
-        for question, expected in (("Which channel is the new ferry pier beside?",
-                                    "Pak Sha Wan Channel"),
-                                   ("Which marina is the Sai Kung ferry pier next to?",
-                                    "Hebe Haven Marina")):
-            answer = qa.ask(question)
-            _assert_contract(answer, qa)
-            assert answer.answer is not None and expected in answer.answer, answer.answer
+        _assert_answers_contain(qa, (("Which channel is the new ferry pier beside?",
+                                      "Pak Sha Wan Channel"),
+                                     ("Which marina is the Sai Kung ferry pier next to?",
+                                      "Hebe Haven Marina")))
 
 
 def test_a_question_asking_for_several_things_gets_the_list(
@@ -232,7 +238,7 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
         "regional archive office on local history displays.",
         "library_2026-06-03.txt",
     ) as qa:
-        for question, expected in (
+        _assert_answers_contain(qa, (
             # The whole date, not just its month.
             ("When did the repairs to the Kwun Tong library begin?", "March last year"),
             # A free-form question is not answered by an area.
@@ -245,8 +251,4 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
             # A name led by a proper noun and ending in the asked-for noun, though untagged.
             ("Which archive office does the Kwun Tong library work with?",
              "Kowloon regional archive office"),
-        ):
-            answer = qa.ask(question)
-            _assert_contract(answer, qa)
-            assert answer.answer is not None and expected in answer.answer, (question,
-                                                                             answer.answer)
+        ))
