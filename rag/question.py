@@ -19,6 +19,15 @@ _ORG_NOUNS = (
     r"agency|body|think tank|council|government|authority|foundation|group|party|outlet|"
     r"newspaper|committee|body|office|administration|developer"
 )
+# Which organisation nouns a generic "which authority / body / organisation" question
+# accepts as the end of a name ("the Shenzhen municipal government").
+GENERIC_ORG_HEADS = frozenset(
+    tokenize(["authority body organisation organization institution agency entity administration"
+              " government"])[0]
+)
+ORG_HEADS = frozenset(
+    tokenize([_ORG_NOUNS.replace("|", " ") + " commission association corporation"])[0]
+) - {"think"}
 _PERSON_NOUNS = (
     r"person|official|professor|secretary|minister|president|chairman|chair|director|chief|"
     r"executive|leader|spokesman|spokeswoman|spokesperson|lawmaker|scientist|expert|founder|"
@@ -49,21 +58,24 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 r"|\bwhat (?:is|was) the (?:total )?(?:cost|price|budget|amount|sum|value|spending"
                 r"|expenditure)\b"
                 r"|\bhow much\b.*\b(?:cost|budget|earmark|allocat|fund)|\bwhat (?:sum|amount)\b"
-                r"|\bhow much\b.*\$|\bwhat (?:is|was|are|were) .* worth\b"), (MONEY,)),
+                r"|\bhow much\b.*\$|\bwhat (?:is|was|are|were) .* worth\b"
+                r"|\bwhat (?:will|would|does|did|do)\b.*\bcost\b"), (MONEY,)),
     (re.compile(r"\bhow (?:big|large|small|wide|long|tall|high|far|much land|much space)\b"
                 r"|\bwhat (?:size|area)\b|\bwhat (?:is|was|are|were) the (?:size|area)\b"
                 r"|\bhow many (?:hectares|acres|square|km|kilometres|kilometers|metres|meters|miles"
                 r"|feet)\b"), (QUANTITY,)),
     (re.compile(r"\bhow many\b"), (COUNT, QUANTITY)),
     (re.compile(r"\bhow much\b"), (MONEY, QUANTITY)),
-    (re.compile(r"\bwhen\b|\bwhat (?:date|day|year|month|time|quarter|week)s?\b|\bwhich "
-                r"(?:date|day|year|month|quarter|week|financial year)s?\b|\bwhat financial year"
-                r"\b|\bon what (?:date|day)\b|\bin what (?:year|month)s?\b"), (DATE,)),
+    (re.compile(r"\bwhen\b|\bwhat (?:date|day|weekday|year|month|time|quarter|week)s?\b"
+                r"|\bwhich (?:date|day|weekday|year|month|quarter|week|financial year)s?\b"
+                r"|\bwhat financial year\b|\bon what (?:date|day)\b|\bin what (?:year|month)s?\b"),
+     (DATE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b|\bwhere\b"), (PLACE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_ORG_NOUNS})\b"), (ORG,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b|\bwho(?:m|se)?\b"),
      (PERSON, ORG)),
-    (re.compile(rf"\bwhat (?:is|was|are|were) (?:the )?(?:name|title|called)\b|\bwhat is .* "
+    (re.compile(rf"\bwhat (?:is|was|are|were) (?:the |its |their )?(?:name|title|called|slogan|"
+                rf"motto|nickname)\b|\bwhat is .* "
                 rf"called\b|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
@@ -78,6 +90,24 @@ _WH_PHRASE = re.compile(
 _NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
+# "How did she describe the move?" asks for what it was described as.
+_HOW_DESCRIBED = re.compile(
+    r"\bhow (?:do|does|did|would|will|could|can|has|have|had)\b.*\b(?:describ|call|characteri[sz]|"
+    r"label|view|see|regard|term|dub|portray|depict)\w*\b"
+)
+# Which parts of a date the question wants: "in what month and year" is not answered by "2027".
+_DATE_PARTS = re.compile(
+    r"\b(?:what|which)\s+(month|year|day|weekday)(?:\s+and\s+(month|year|day))?\b"
+    r"(?!'s|\s+(?:plan|budget|report))"
+)
+# Currencies a question can ask an amount in, and how an amount names each.
+CURRENCIES: dict[str, re.Pattern[str]] = {
+    "USD": re.compile(r"\bus ?dollars?\b|\bu\.s\. dollars?\b|\busd\b|\bus\$|\bamerican dollars?\b"),
+    "HKD": re.compile(r"\b(?:hk|hong kong) ?dollars?\b|\bhkd\b|\bhk\$"),
+    "CNY": re.compile(r"\byuan\b|\brmb\b|\brenminbi\b"),
+    "EUR": re.compile(r"\beuros?\b|€"),
+    "GBP": re.compile(r"\bpounds? sterling\b|\bsterling\b|£"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +123,8 @@ class QuestionInfo:
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
     several: int = 0  # the question asks for several things: their number, or 2 if unsaid
     stranded: str | None = None  # a preposition left at the end: "what is it used [for]?"
+    date_parts: frozenset[str] = frozenset()  # "in what month and year": {"month", "year"}
+    currency: str | None = None  # "worth in US dollars": "USD"
 
     @property
     def typed(self) -> bool:
@@ -152,8 +184,16 @@ def analyse(question: str) -> QuestionInfo:
     if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of)\s*\?*\s*$", q):
         if wh_match and wh_match[1] in ("what", "which", "who", "whom"):
             stranded = m[1]
+    elif _HOW_DESCRIBED.search(q):
+        stranded = "as"
+    date_parts: frozenset[str] = frozenset()
+    if DATE in types and (m := _DATE_PARTS.search(q)):
+        date_parts = frozenset("day" if p == "weekday" else p for p in m.groups() if p)
+    currency = next((c for c, pattern in CURRENCIES.items() if pattern.search(q)), None)
+    if currency and types[0] not in (MONEY, QUANTITY, COUNT):
+        types = (MONEY,)  # "... in US dollars?" asks for an amount of them
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head, several, stranded)
+                        head, several, stranded, date_parts, currency)
 
 
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})

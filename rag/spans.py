@@ -195,6 +195,7 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
     """The analysis of one sentence from its spaCy parse (None without spaCy)."""
     found: dict[tuple[int, int], set[str]] = {}
     lemmas: list[tuple[int, str]] = []
+    complements: set[tuple[int, int]] = set()
 
     def put(s: int, e: int, kinds: frozenset[str]) -> None:
         s, e = _trim(sentence, s, e)
@@ -219,9 +220,22 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             if token.dep_ in _ARG_DEPS:
                 left, right = token.left_edge, token.right_edge
                 if right.i - left.i < 30:
-                    put(left.idx, right.idx + len(right.text), frozenset({PHRASE}))
+                    end = right.idx + len(right.text)
+                    put(left.idx, end, frozenset({PHRASE}))
                     if token.dep_ == "pobj" and left.dep_ == "det":
-                        put(left.nbor().idx, right.idx + len(right.text), frozenset({PHRASE}))
+                        put(left.nbor().idx, end, frozenset({PHRASE}))
+                    # What a thing is called or described as: "described the move [as]
+                    # strategically significant", "called the decision bold".
+                    if left.lower_ == "as" and left.i < token.i and token.dep_ != "pobj":
+                        complements.add(_trim(sentence, left.nbor().idx, end))
+                        put(left.nbor().idx, end, frozenset({PHRASE}))
+                    elif token.dep_ == "oprd":
+                        complements.add(_trim(sentence, left.idx, end))
+            elif token.dep_ == "amod" and token.head.lower_ == "as" and token.head.dep_ == "prep":
+                # "described it as [long overdue]": the parser hangs the adjective off "as".
+                end = token.right_edge.idx + len(token.right_edge.text)
+                complements.add(_trim(sentence, token.left_edge.idx, end))
+                put(token.left_edge.idx, end, frozenset({PHRASE}))
     for pattern, kinds in _REGEXES:
         for m in pattern.finditer(sentence):
             if m.groups():
@@ -229,6 +243,14 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             else:
                 put(m.start(), m.end(), kinds)
     found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])}
+    # A plain phrase inside a date or an amount is part of that expression ("[the fourth
+    # quarter] of last year"): it is a date too, not a free-form answer.
+    measures = [(s, e, k & _MEASURES) for (s, e), k in found.items() if k & _MEASURES]
+    for (s, e), k in found.items():
+        if k == {PHRASE}:
+            for a, b, measure in measures:
+                if a <= s and e <= b:
+                    k.update(measure)
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}]
     tokens = _tokens(doc) if doc is not None else []
     out = []
@@ -240,7 +262,10 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             kinds = kinds - _NAME_KINDS
             if not kinds:
                 continue
-        out.append((s, e, kinds, *_attachment(tokens, s, e)))
+        governors, preposition = _attachment(tokens, s, e)
+        if preposition is None and (s, e) in complements:
+            preposition = "as"  # a complement answers "how did they describe it?"
+        out.append((s, e, kinds, governors, preposition))
     return tuple(out), tuple(lemmas)
 
 
@@ -291,6 +316,7 @@ def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, 
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
+_MEASURES = frozenset({MONEY, PERCENT, QUANTITY, DURATION, DATE})
 _EDGE_WORDS = frozenset(
     "of and or to for in on at by with from as that which who whose than but nor while "
     "is are was were be been will would can could has have had its their his her".split()

@@ -252,3 +252,32 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
             ("Which archive office does the Kwun Tong library work with?",
              "Kowloon regional archive office"),
         ))
+
+
+def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
+        "date 2026-07-15 Water pact brings new pipeline to the New Territories\n\n"
+        "Hong Kong signed a water-supply pact with Guangdong province in March 2023, and the "
+        "new pipeline it pays for will be finished in 2028, the Water Supplies Department "
+        "said on Tuesday. The pipeline will cost HK$1.2 billion ($154 million). Professor "
+        "Wong Ka-ming of the University of Hong Kong described the pipeline plan as long "
+        "overdue. The department is working closely with the Dongguan municipal government "
+        "on the route. Its water-saving campaign runs under the slogan \"Every Drop Counts, "
+        "Every Home Saves\". The department tendered a site in Tuen Mun in the third quarter "
+        "of this year for a desalination plant.",
+        "water_2026-07-15.txt",
+    ) as qa:
+        _assert_answers_contain(qa, (
+            ("In what month and year did Hong Kong sign the water-supply pact with Guangdong?",
+             "March 2023"),
+            ("What will the new water pipeline cost in US dollars?", "$154 million"),
+            ("How did Professor Wong describe the pipeline plan?", "long overdue"),
+            ("Which authority on the mainland is the department working with on the route?",
+             "Dongguan municipal government"),
+            ("What is the slogan of the water-saving campaign?",
+             "Every Drop Counts, Every Home Saves"),
+            ("What was the Tuen Mun site tendered for?", "desalination plant"),
+        ))

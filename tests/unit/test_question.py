@@ -37,6 +37,7 @@ from rag.spans import candidates, clear_cache, lemmas, prepare
         ("Which university runs the lab?", ORG),
         ("Who chairs the committee?", PERSON),
         ("What is the name of the new scheme?", NAME),
+        ("What is the slogan of the campaign?", NAME),
         ("Why did the mayor cancel the project?", REASON),
         ("What will the agency focus on?", PHRASE),
     ],
@@ -159,3 +160,42 @@ def test_a_capitalised_run_ending_in_an_organisation_noun_is_an_organisation() -
     orgs = {c.text for c in candidates(sentence, 0, len(sentence)) if ORG in c.kinds}
     assert "Our Hong Kong Foundation" in orgs
     assert "Hong Kong Foundation" not in orgs  # the outermost name only
+
+
+@pytest.mark.parametrize(("question", "parts"), [
+    ("In what month and year was the pact signed?", {"month", "year"}),
+    ("Which year will the bridge open?", {"year"}),
+    ("On what weekday was the budget released?", {"day"}),
+    ("When did the minister resign?", set()),
+    ("In what year's budget was the money set aside?", set()),  # a year qualifies the budget
+])
+def test_questions_say_which_parts_of_a_date_they_want(question: str, parts: set[str]) -> None:
+    assert analyse(question).date_parts == parts
+
+
+@pytest.mark.parametrize(("question", "currency"), [
+    ("What is the grant worth in US dollars?", "USD"),
+    ("How much is the fund in Hong Kong dollars?", "HKD"),
+    ("How many yuan will the city invest?", "CNY"),
+    ("How much will the bridge cost?", None),
+])
+def test_questions_name_the_currency_they_want(question: str, currency: str | None) -> None:
+    assert analyse(question).currency == currency
+
+
+def test_a_how_described_question_asks_for_the_complement() -> None:
+    assert analyse("How did the professor describe the decision?").stranded == "as"
+    assert analyse("What did the lawmakers call the plan?").stranded is None
+    sentence = ("The professor described the decision as long overdue, and critics called "
+                "the plan reckless.")
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert by_text["long overdue"].preposition == "as"  # without its "as"
+    assert by_text["reckless"].preposition == "as"  # "called the plan [as] reckless"
+
+
+def test_a_phrase_inside_a_date_is_part_of_the_date() -> None:
+    sentence = "The land was tendered in the fourth quarter of last year for data centres."
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert DATE in by_text["the fourth quarter of last year"].kinds
+    assert DATE in by_text["the fourth quarter"].kinds
+    assert by_text["data centres"].kinds == {PHRASE}
