@@ -39,7 +39,7 @@ _PLACE_NOUNS = (
 )
 _NAME_NOUNS = (
     r"program|programme|scheme|plan|fund|agreement|policy|initiative|project|strategy|motion|"
-    r"outline|report|law|bill|title|name|slogan|concept|pattern|phrase|mechanism"
+    r"outline|report|law|bill|title|name|slogan|motto|concept|pattern|phrase|mechanism"
 )
 
 # Ordered: the first matching rule decides. Patterns run on the lower-cased question.
@@ -89,6 +89,7 @@ _WH_PHRASE = re.compile(
 )
 _NUMBER_WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 
+_COUNTED = re.compile(r"\b(?:which|what)\s+(two|three|four|five|six|seven|eight|nine|ten)\s+\w")
 _WH = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how)\b")
 # "How did she describe the move?" asks for what it was described as.
 _HOW_DESCRIBED = re.compile(
@@ -125,6 +126,7 @@ class QuestionInfo:
     stranded: str | None = None  # a preposition left at the end: "what is it used [for]?"
     date_parts: frozenset[str] = frozenset()  # "in what month and year": {"month", "year"}
     currency: str | None = None  # "worth in US dollars": "USD"
+    counted: bool = False  # `several` was said in the question ("which two places")
 
     @property
     def typed(self) -> bool:
@@ -155,6 +157,7 @@ def analyse(question: str) -> QuestionInfo:
     # The asked-for noun is the last word of the phrase after which/what, before the verb:
     # "which think [tank] is", "what kind of new [city] does", "which two [projects] does".
     several = 0
+    said = False
     if m := _WH_PHRASE.search(q):
         words = m[1].split()
         if "of" in words[1:]:  # "two fields of technology": the head comes before "of"
@@ -167,6 +170,7 @@ def analyse(question: str) -> QuestionInfo:
         plural = bool(phrase) and re.fullmatch(r"\w*[^su]s|\w+ies", phrase[-1]) is not None
         if counted and counted[0] > 1:
             several = counted[0]
+            said = True
         elif plural or re.search(r"\b(?:which|what) (?:kinds|types|sorts) of\b", q):
             several = 2
     # The pattern above needs an auxiliary after the phrase; "which programme pays ...",
@@ -180,6 +184,10 @@ def analyse(question: str) -> QuestionInfo:
             head = stems[0]
             if several == 0 and plural_noun:
                 several = 2
+    if not said and (m := _COUNTED.search(q)):
+        # "Which two slogans describe ...": no auxiliary for the phrase pattern, and the
+        # small parser misattaches a which followed by a number.
+        several, said = _NUMBER_WORDS.index(m[1]) + 1, True
     stranded = None
     if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of)\s*\?*\s*$", q):
         if wh_match and wh_match[1] in ("what", "which", "who", "whom"):
@@ -193,7 +201,7 @@ def analyse(question: str) -> QuestionInfo:
     if currency and types[0] not in (MONEY, QUANTITY, COUNT):
         types = (MONEY,)  # "... in US dollars?" asks for an amount of them
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head, several, stranded, date_parts, currency)
+                        head, several, stranded, date_parts, currency, said)
 
 
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})
@@ -215,6 +223,11 @@ def _determined_noun(question: str) -> tuple[str, bool] | None:
                 return noun.lower, noun.tag in ("NNS", "NNPS")
     # "... meets which corridor?": the small parser may not attach a final which-phrase.
     tokens = [t for t in doc if not t.is_punct]
+    for i, token in enumerate(tokens[:-2]):
+        # "which two slogans describe ...": a number after which/what hides the noun from it.
+        if token.lower in ("which", "what") and tokens[i + 1].pos == "NUM" and tokens[
+                i + 2].pos in ("NOUN", "PROPN"):
+            return tokens[i + 2].lower, tokens[i + 2].tag in ("NNS", "NNPS")
     for i, token in enumerate(tokens[:-1]):
         if token.lower in ("which", "what") and tokens[-1].pos in ("NOUN", "PROPN") and all(
             t.pos in ("NOUN", "PROPN", "ADJ") for t in tokens[i + 1 :]

@@ -91,6 +91,14 @@ def _currency(text: str) -> str | None:
     return min(found)[1] if found else None
 
 
+def _quoted(text: str, cand: Candidate) -> bool:
+    """Whether the span is all of one quotation ('"One River, Two Banks"'): a name, even
+    with a comma in it."""
+    before, after = text[cand.start - 1 : cand.start], text[cand.end : cand.end + 1]
+    return bool(before) and before in "\"“'‘" and after in "\"”'’" and after != "" and not any(
+        q in cand.text for q in "\"“”")
+
+
 def _is_list(text: str) -> bool:
     """Whether a span reads as a list: items joined by commas or and/or."""
     return _LIST_SEP.search(text) is not None
@@ -246,12 +254,15 @@ class ExtractiveReader:
         rel_start, rel_end = sent.start - hit.start, sent.end - hit.start
         out: list[tuple[Candidate, float]] = []
         sentence = hit.text[rel_start:rel_end]
-        for c in candidates(hit.text, rel_start, rel_end):
+        spans = candidates(hit.text, rel_start, rel_end)
+        for c in spans:
             cand = c.shifted(hit.start)
             proper, led = _naming(info, cand.text)
-            listed = info.several > 0 and _is_list(c.text)
-            if info.types[0] in cand.kinds:
-                kind = 1.0
+            listed = info.several > 0 and _is_list(c.text) and not _quoted(hit.text, c)
+            if info.types[0] in cand.kinds or listed and sum(
+                    1 for o in spans if info.types[0] in o.kinds and c.start <= o.start
+                    and o.end <= c.end and o != c) >= 2:
+                kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
                 kind = 0.8
             elif info.types[0] in _NAMES and cand.kinds & _NAMES:
@@ -280,6 +291,8 @@ class ExtractiveReader:
                 if currency not in (None, info.currency) and not (
                         currency == "$" and info.currency in ("USD", "HKD")):
                     kind *= 0.5  # "worth in US dollars?" is not answered in HK$
+            if info.counted and not listed:
+                kind *= 0.7  # "which two places?" is at best half answered by one place
             if listed:
                 # "Which two fields ...?" is answered by "artificial intelligence and health".
                 # Items joined by commas and and/or ("and" inside a name counts too: telling
@@ -314,6 +327,13 @@ class ExtractiveReader:
                 for other, _ in out
             ):
                 out[i] = (cand, kind + 0.03)
+            if DATE in cand.kinds and any(
+                DATE in other.kinds and other.start <= cand.start and cand.end <= other.end
+                and other.end - other.start > cand.end - cand.start for other, _ in out
+            ):
+                # "the 2026" of "the 2026 to 2027 financial year": a piece of a longer date
+                # is not the date.
+                out[i] = (cand, out[i][1] * 0.85)
         # "HK$220 million ($28.1 million)": a bracketed span right after a span of the
         # same kind restates it (a conversion, an acronym); the first statement is the
         # fact. A bracketed gloss with no twin before it ("the plan (2026-30)") is kept.

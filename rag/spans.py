@@ -61,6 +61,8 @@ _APPROX = (
     r"(?:(?:about|around|some|over|nearly|almost|roughly|more than|less than|up to|at least)"
     r"\s+)?"
 )
+_QUOTED = r"(?:\"[^\"]{3,150}\"|“[^”]{3,150}”)"
+_QUOTED_LIST = re.compile(rf"{_QUOTED}(?:\s*,\s*{_QUOTED})*\s*,?\s+(?:and|or)\s+{_QUOTED}")
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
                 r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
@@ -86,6 +88,8 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
      frozenset({DATE})),
     (re.compile(r"\b(?:19|20)\d{2}(?:-\d{2}(?:\d{2})?)?\b"), frozenset({DATE})),
     (re.compile(r"[\"“]([^\"”]{3,150})[\"”]"), frozenset({NAME})),
+    # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
+    (_QUOTED_LIST, frozenset({NAME})),
     # A run of capitalised words ending in an organisation noun is an organisation, whatever
     # the tagger kept of it ("Our Hong Kong Foundation", where it saw "Hong Kong Foundation").
     (re.compile(r"\b(?!(?:The|A|An|In|On|At|By|For|With|From|As)\s)((?:[A-Z][\w&'-]*\s+(?:(?:of|"
@@ -199,6 +203,11 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
 
     def put(s: int, e: int, kinds: frozenset[str]) -> None:
         s, e = _trim(sentence, s, e)
+        if s > 0 and e < len(sentence) and _QUOTES_OPEN.get(sentence[s - 1]) == sentence[e] and (
+                sentence[s - 1] in sentence[s:e] or sentence[e] in sentence[s:e]):
+            # '"One River, Two Banks" and "One Zone, Two Parks"': quotes inside the span
+            # keep its outer ones, or the span would open and close mid-quote.
+            s, e = s - 1, e + 1
         if e - s >= 2:
             found.setdefault((s, e), set()).update(kinds)
 
@@ -243,15 +252,14 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             else:
                 put(m.start(), m.end(), kinds)
     found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])}
-    # A plain phrase inside a date or an amount is part of that expression ("[the fourth
-    # quarter] of last year"): it is a date too, not a free-form answer.
-    measures = [(s, e, k & _MEASURES) for (s, e), k in found.items() if k & _MEASURES]
-    for (s, e), k in found.items():
-        if k == {PHRASE}:
-            for a, b, measure in measures:
-                if a <= s and e <= b:
-                    k.update(measure)
-    names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}]
+    # A plain phrase inside a date or an amount is a piece of that expression ("[the fourth
+    # quarter] of last year", "[the 2027] to 2028 financial year"), not an answer of its own.
+    measures = [(s, e) for (s, e), k in found.items() if k & _MEASURES]
+    found = {(s, e): k for (s, e), k in found.items()
+             if k != {PHRASE} or not any(a <= s and e <= b for a, b in measures)}
+    # A list of quoted names keeps its names (each can be the answer on its own).
+    names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}
+             and not _QUOTED_LIST.fullmatch(sentence[s:e])]
     tokens = _tokens(doc) if doc is not None else []
     out = []
     for (s, e), found_kinds in sorted(found.items()):
@@ -316,6 +324,7 @@ def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, 
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
+_QUOTES_OPEN = {'"': '"', "“": "”", "'": "'", "‘": "’"}
 _MEASURES = frozenset({MONEY, PERCENT, QUANTITY, DURATION, DATE})
 _EDGE_WORDS = frozenset(
     "of and or to for in on at by with from as that which who whose than but nor while "

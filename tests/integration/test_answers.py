@@ -267,7 +267,9 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
         "overdue. The department is working closely with the Dongguan municipal government "
         "on the route. Its water-saving campaign runs under the slogan \"Every Drop Counts, "
         "Every Home Saves\". The department tendered a site in Tuen Mun in the third quarter "
-        "of this year for a desalination plant.",
+        "of this year for a desalination plant. A new reservoir in Sai Kung will open in the "
+        "2027 to 2028 financial year. The department promotes \"Save Water, Save Money\" and "
+        "\"Clean Taps, Clean Homes\" in schools.",
         "water_2026-07-15.txt",
     ) as qa:
         _assert_answers_contain(qa, (
@@ -280,4 +282,10 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
             ("What is the slogan of the water-saving campaign?",
              "Every Drop Counts, Every Home Saves"),
             ("What was the Tuen Mun site tendered for?", "desalination plant"),
+            # The whole date, not a piece of it.
+            ("In which financial year will the Sai Kung reservoir open?",
+             "2027 to 2028 financial year"),
+            # Two quoted names, each with a comma inside: both, not one.
+            ("Which two mottos does the department promote in schools?",
+             '"Save Water, Save Money" and "Clean Taps, Clean Homes"'),
         ))

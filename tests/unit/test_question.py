@@ -116,6 +116,7 @@ def test_the_asked_for_noun_is_the_last_word_before_the_verb(question: str,
     ("Which resources should move freely?", 2),
     ("What kinds of facilities could industries set up?", 2),
     ("Which two fields of technology will it watch?", 2),
+    ("Which two slogans describe the zone?", 2),  # no auxiliary after the phrase
     ("Which river does the zone straddle?", 0),
     ("Which bus does she take?", 0),
     ("What is the capital of France?", 0),
@@ -193,9 +194,18 @@ def test_a_how_described_question_asks_for_the_complement() -> None:
     assert by_text["reckless"].preposition == "as"  # "called the plan [as] reckless"
 
 
-def test_a_phrase_inside_a_date_is_part_of_the_date() -> None:
+def test_a_plain_phrase_inside_a_date_is_not_a_candidate_of_its_own() -> None:
     sentence = "The land was tendered in the fourth quarter of last year for data centres."
     by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
     assert DATE in by_text["the fourth quarter of last year"].kinds
-    assert DATE in by_text["the fourth quarter"].kinds
+    assert "the fourth quarter" not in by_text
     assert by_text["data centres"].kinds == {PHRASE}
+
+
+def test_quoted_names_listed_together_are_one_candidate_and_each_their_own() -> None:
+    sentence = 'It works under "One River, Two Banks" and "One Zone, Two Parks" with Shenzhen.'
+    names = {c.text for c in candidates(sentence, 0, len(sentence)) if NAME in c.kinds}
+    assert {'"One River, Two Banks" and "One Zone, Two Parks"', "One River, Two Banks",
+            "One Zone, Two Parks"} <= names
+    assert analyse("Which two slogans describe the zone?").counted
+    assert not analyse("Which slogans describe the zone?").counted
