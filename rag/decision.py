@@ -21,6 +21,7 @@ from rag.answer import Answer, Citation, DocumentText, GroundingError, Reading, 
 from rag.atomic import write_json_atomic
 from rag.errors import InvalidQuery
 from rag.retrieval import Hit
+from rag.sparse import words
 
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 FEATURES = (
@@ -29,6 +30,8 @@ FEATURES = (
 # Two readings from different articles this close in score are "the same fact, told twice":
 # the newer article wins and both are cited.
 NEWER_WINS_MARGIN = 0.12
+# ... and only when their sentences share at least this share of their other content words.
+SAME_STATEMENT = 0.5
 
 
 def validate_question(question: object, max_chars: int) -> str:
@@ -168,6 +171,22 @@ def _cite(reading: Reading, document_text: DocumentText, *, start: int, end: int
     )
 
 
+def same_statement(a: Reading, b: Reading) -> bool:
+    """Whether two readings' sentences state the same fact (an updated figure, a restated
+    plan): outside the answer spans, at least half of the shorter sentence's content words
+    are in the other. A rival about something else must not replace or join the answer."""
+    def context(r: Reading) -> set[str]:
+        s, e = _sentence_of(r)
+        text = r.hit.text[s - r.hit.start : e - r.hit.start]
+        lo, hi = r.start - s, r.end - s
+        return {w[2] for w in words(text) if not w[3] and not (lo <= w[0] < hi)}
+
+    first, second = context(a), context(b)
+    if not first or not second:
+        return False
+    return len(first & second) >= SAME_STATEMENT * min(len(first), len(second))
+
+
 def _sentence_of(reading: Reading) -> tuple[int, int]:
     s, e = reading.sentence
     if s <= reading.start and reading.end <= e and e > s:
@@ -197,6 +216,7 @@ def decide(
         and r.text.lower() != best.text.lower()
         and r.score >= best.score - NEWER_WINS_MARGIN
         and r.features.get("kind", 0) >= best.features.get("kind", 0)
+        and same_statement(best, r)
     ]
     chosen, support = best, []
     for rival in rivals:
@@ -213,7 +233,8 @@ def decide(
         citations = [_cite(chosen, document_text, start=start, end=end)]
         for other in support[:2]:
             s, e = _sentence_of(other)
-            citations.append(_cite(other, document_text, start=s, end=e))
+            if all((c.source, c.start, c.end) != (other.source, s, e) for c in citations):
+                citations.append(_cite(other, document_text, start=s, end=e))
     except GroundingError:
         # The article was removed while we were answering: nothing left to point at.
         return Answer(question, None, False, round(confidence, 4), (), passages, reader=reader)

@@ -13,7 +13,8 @@ from rag.retrieval import Hit
 
 OLD = "The council will spend about HK$100 million on the bridge. Work starts soon."
 NEW = "The council raised the budget for the bridge to about HK$150 million. Work starts soon."
-TEXTS = {"old.txt": OLD, "new.txt": NEW}
+OTHER = "A museum in Sha Tin will charge about HK$50 million for tickets next year."
+TEXTS = {"old.txt": OLD, "new.txt": NEW, "other.txt": OTHER}
 
 
 def _hit(source: str, published: str) -> Hit:
@@ -51,6 +52,16 @@ def test_a_far_weaker_rival_does_not_override_the_best_reading() -> None:
     readings = [
         _reading("old.txt", "about HK$100 million", 0.90, "2026-01-01"),
         _reading("new.txt", "about HK$150 million", 0.30, "2026-03-01"),
+    ]
+    answer = decide("How much?", [], readings, ALWAYS, TEXTS.get, reader="t")
+    assert answer.answer == "about HK$100 million"
+    assert [c.source for c in answer.citations] == ["old.txt"]
+
+
+def test_a_newer_rival_about_something_else_neither_wins_nor_is_cited() -> None:
+    readings = [
+        _reading("old.txt", "about HK$100 million", 0.90, "2026-01-01"),
+        _reading("other.txt", "about HK$50 million", 0.88, "2026-03-01"),
     ]
     answer = decide("How much?", [], readings, ALWAYS, TEXTS.get, reader="t")
     assert answer.answer == "about HK$100 million"
