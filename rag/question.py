@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rag.sparse import tokenize
+
+if TYPE_CHECKING:
+    from rag.spans import QuestionToken
 
 # Expected answer types. A question may accept several (e.g. "who" → person or organisation).
 MONEY, PERCENT, QUANTITY, COUNT, DURATION, DATE = (
@@ -124,6 +128,7 @@ class QuestionInfo:
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
     several: int = 0  # the question asks for several things: their number, or 2 if unsaid
     stranded: str | None = None  # a preposition left at the end: "what is it used [for]?"
+    action: bool = False  # "what will the government [do] with ...?" asks for a verb phrase
     date_parts: frozenset[str] = frozenset()  # "in what month and year": {"month", "year"}
     currency: str | None = None  # "worth in US dollars": "USD"
     counted: bool = False  # `several` was said in the question ("which two places")
@@ -189,7 +194,7 @@ def analyse(question: str) -> QuestionInfo:
         # small parser misattaches a which followed by a number.
         several, said = _NUMBER_WORDS.index(m[1]) + 1, True
     stranded = None
-    if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of)\s*\?*\s*$", q):
+    if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of|as)\s*\?*\s*$", q):
         if wh_match and wh_match[1] in ("what", "which", "who", "whom"):
             stranded = m[1]
     elif _HOW_DESCRIBED.search(q):
@@ -200,22 +205,30 @@ def analyse(question: str) -> QuestionInfo:
     currency = next((c for c, pattern in CURRENCIES.items() if pattern.search(q)), None)
     if currency and types[0] not in (MONEY, QUANTITY, COUNT):
         types = (MONEY,)  # "... in US dollars?" asks for an amount of them
+    action = (types[0] == PHRASE and wh_match is not None and wh_match[1] == "what"
+              and head is None and any(t.lemma == "do" and t.pos == "VERB"
+                                       for t in _parse(question)))
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head, several, stranded, date_parts, currency, said)
+                        head, several, stranded, action, date_parts, currency, said)
 
 
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})
 
 
-@lru_cache(maxsize=4096)
-def _determined_noun(question: str) -> tuple[str, bool] | None:
-    """(noun, plural) for the noun that 'which'/'what' determines, from spaCy's parse."""
+def _parse(question: str) -> tuple[QuestionToken, ...]:
+    """The question's spaCy parse; empty when spaCy is unavailable."""
     try:
         from rag.spans import parse_question
 
-        doc = parse_question(question)
+        return parse_question(question)
     except (ImportError, OSError):
-        return None
+        return ()
+
+
+@lru_cache(maxsize=4096)
+def _determined_noun(question: str) -> tuple[str, bool] | None:
+    """(noun, plural) for the noun that 'which'/'what' determines, from spaCy's parse."""
+    doc = _parse(question)
     for token in doc:
         if token.lower in ("which", "what") and token.dep == "det":
             noun = doc[token.head]

@@ -117,11 +117,14 @@ class Candidate:
     governors: tuple[int, ...] = ()
     # The preposition the span is the object of ("leased [for] the creation of ..."), if any.
     preposition: str | None = None
+    # The span is a verb phrase ("[announce the details as soon as possible]").
+    verbal: bool = False
 
     def shifted(self, offset: int) -> Candidate:
         """The same span with every offset moved by `offset` (sentence → document)."""
         return Candidate(self.start + offset, self.end + offset, self.text, self.kinds,
-                         tuple(g + offset for g in self.governors), self.preposition)
+                         tuple(g + offset for g in self.governors), self.preposition,
+                         self.verbal)
 
 
 @lru_cache(maxsize=1)
@@ -154,7 +157,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-Spans = tuple[tuple[int, int, frozenset[str], tuple[int, ...], str | None], ...]
+Spans = tuple[tuple[int, int, frozenset[str], tuple[int, ...], str | None, bool], ...]
 Lemmas = tuple[tuple[int, str], ...]
 
 
@@ -181,7 +184,7 @@ def prepare(sentences: Sequence[str]) -> None:
 
 
 def _analyse_sentence(sentence: str) -> tuple[Spans, Lemmas]:
-    """(start, end, kinds, governors, preposition) spans and (start, lemma) of inflected
+    """(start, end, kinds, governors, preposition, verbal) spans and (start, lemma) of inflected
     words, relative to the sentence; cached because sentences repeat."""
     with _cache_lock:
         got = _cache.get(sentence)
@@ -240,7 +243,13 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
                         put(left.nbor().idx, end, frozenset({PHRASE}))
                     elif token.dep_ == "oprd":
                         complements.add(_trim(sentence, left.idx, end))
-            elif token.dep_ == "amod" and token.head.lower_ == "as" and token.head.dep_ == "prep":
+            if token.pos_ == "VERB" and token.right_edge.i - token.i < 30 and any(
+                    c.dep_ in ("aux", "auxpass") and c.i < token.i for c in token.children):
+                # "The department will [recycle the old pipes]", "help firms to [expand]": the
+                # predicate without its subject and auxiliaries answers "what will it do?".
+                put(token.idx, token.right_edge.idx + len(token.right_edge.text),
+                    frozenset({PHRASE}))
+            if token.dep_ == "amod" and token.head.lower_ == "as" and token.head.dep_ == "prep":
                 # "described it as [long overdue]": the parser hangs the adjective off "as".
                 end = token.right_edge.idx + len(token.right_edge.text)
                 complements.add(_trim(sentence, token.left_edge.idx, end))
@@ -273,7 +282,8 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
         governors, preposition = _attachment(tokens, s, e)
         if preposition is None and (s, e) in complements:
             preposition = "as"  # a complement answers "how did they describe it?"
-        out.append((s, e, kinds, governors, preposition))
+        top = _top_tokens(tokens, s, e)
+        out.append((s, e, kinds, governors, preposition, bool(top) and top[0].pos == "VERB"))
     return tuple(out), tuple(lemmas)
 
 
@@ -285,10 +295,11 @@ class _Token:
     head: int  # index of the head token
     dep: str
     lower: str
+    pos: str
 
 
 def _tokens(doc: Any) -> list[_Token]:
-    return [_Token(t.idx, t.head.i, t.dep_, t.lower_) for t in doc]
+    return [_Token(t.idx, t.head.i, t.dep_, t.lower_, t.pos_) for t in doc]
 
 
 def _top_tokens(tokens: list[_Token], start: int, end: int) -> list[_Token]:
@@ -359,8 +370,8 @@ def candidates(text: str, start: int, end: int) -> list[Candidate]:
     sentence = text[start:end]
     return [
         Candidate(start + s, start + e, sentence[s:e], kinds, tuple(start + g for g in gov),
-                  prep)
-        for s, e, kinds, gov, prep in _analyse_sentence(sentence)[0]
+                  prep, verbal)
+        for s, e, kinds, gov, prep, verbal in _analyse_sentence(sentence)[0]
     ]
 
 

@@ -269,7 +269,8 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
         "Every Home Saves\". The department tendered a site in Tuen Mun in the third quarter "
         "of this year for a desalination plant. A new reservoir in Sai Kung will open in the "
         "2027 to 2028 financial year. The department promotes \"Save Water, Save Money\" and "
-        "\"Clean Taps, Clean Homes\" in schools.",
+        "\"Clean Taps, Clean Homes\" in schools. The department will recycle the old pipes, a "
+        "spokesman for the Tuen Mun district office said.",
         "water_2026-07-15.txt",
     ) as qa:
         _assert_answers_contain(qa, (
@@ -288,4 +289,6 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
             # Two quoted names, each with a comma inside: both, not one.
             ("Which two mottos does the department promote in schools?",
              '"Save Water, Save Money" and "Clean Taps, Clean Homes"'),
+            # "What will it do?" asks for a verb phrase.
+            ("What will the water department do with the old pipes?", "recycle"),
         ))

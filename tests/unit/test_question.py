@@ -209,3 +209,14 @@ def test_quoted_names_listed_together_are_one_candidate_and_each_their_own() -> 
             "One Zone, Two Parks"} <= names
     assert analyse("Which two slogans describe the zone?").counted
     assert not analyse("Which slogans describe the zone?").counted
+
+
+def test_what_will_it_do_asks_for_a_verb_phrase_and_predicates_are_candidates() -> None:
+    assert analyse("What will the board do with the old pipes?").action
+    assert not analyse("What kind of research will the centre do?").action  # asks for a noun
+    assert not analyse("What does the report say?").action  # "does" is an auxiliary
+    sentence = "The department will recycle the old pipes, a spokesman said."
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert by_text["recycle the old pipes"].verbal  # without its subject and "will"
+    assert not by_text["the old pipes"].verbal
+    assert analyse("What can top talent use the city as?").stranded == "as"
