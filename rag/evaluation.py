@@ -60,9 +60,14 @@ def load_gold_files(paths: Sequence[Path]) -> list[GoldItem]:
     return items
 
 
+def quarter(item_id: str) -> int:
+    """The quarter (0-3) a question falls in: a hash of its id, never its content."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 4
+
+
 def is_holdout(item_id: str) -> bool:
-    """The fixed held-out quarter: chosen by a hash of the question id, never by content."""
-    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 4 == 0
+    """The fixed held-out quarter (quarter 0): the stored calibration never sees it."""
+    return quarter(item_id) == 0
 
 
 def document_texts(index: Index, gold: Sequence[GoldItem]) -> dict[str, str]:
@@ -146,30 +151,62 @@ def evaluate(
 OFF_TOPIC = Path(__file__).resolve().parents[1] / "eval" / "calibration" / "offtopic.jsonl"
 
 
+@dataclass
+class Fitted:
+    """A calibration fitted on quarters 1-3 of the gold set, and the rotation check."""
+
+    calibration: Calibration
+    # Gold metrics with every quarter scored by a calibration fitted on the other three:
+    # each question is judged by a model that never saw it (empty for tiny gold sets).
+    rotated: dict[str, Any]
+
+
 def fit(
     qa: QA,
     gold: Sequence[GoldItem],
     *,
     off_topic: Sequence[GoldItem] = (),
     progress: Progress | None = None,
-) -> Calibration:
+) -> Fitted:
     """Fit the abstention calibration on the fitted split (3/4) of `gold` (plus generic
-    off-topic questions, which only ever count as unanswerable)."""
+    off-topic questions, which only ever count as unanswerable), and score the rotation:
+    each quarter held out in turn."""
     traces = run_questions(qa, gold, calibration=ALWAYS_ANSWER, progress=progress)
     off = run_questions(qa, off_topic, calibration=ALWAYS_ANSWER)
-    rows = []
-    for item in gold:
-        if is_holdout(item.id):
-            continue
-        trace = traces[item.id]
-        gain = f1(trace.answer.answer, item.answers) if item.answerable else 0.0
-        rows.append((trace.features, gain, item.answerable))
-    return fit_calibration(
-        rows,
-        off_topic=[off[item.id].features for item in off_topic],
-        note=f"{len(rows)} gold questions (the non-held-out 3/4) + {len(off_topic)} off-topic, "
+    off_features = [off[item.id].features for item in off_topic]
+
+    def rows_without(held: int) -> list[tuple[dict[str, float], float, bool]]:
+        return [
+            (traces[item.id].features,
+             f1(traces[item.id].answer.answer, item.answers) if item.answerable else 0.0,
+             item.answerable)
+            for item in gold if quarter(item.id) != held
+        ]
+
+    fitted = rows_without(0)
+    calibration = fit_calibration(
+        fitted,
+        off_topic=off_features,
+        note=f"{len(fitted)} gold questions (the non-held-out 3/4) + {len(off_topic)} off-topic, "
         f"reader {qa.reader.name}",
     )
+    rotated: dict[str, Any] = {}
+    folds = [rows_without(k) for k in range(4)]
+    if all(folds) and len({quarter(item.id) for item in gold}) == 4:
+        results: dict[str, QuestionResult] = {}
+        for k, rows in enumerate(folds):
+            model = calibration if k == 0 else fit_calibration(rows, off_topic=off_features)
+            for item in gold:
+                if quarter(item.id) == k:
+                    trace = traces[item.id]
+                    result = _result(item, trace)
+                    if model.confidence(trace.features) < model.threshold:
+                        result = QuestionResult(item.id, None, result.retrieved, (),
+                                                result.latency_ms)
+                    results[item.id] = result
+        rotated = score(gold, [results[item.id] for item in gold],
+                        document_texts(qa.index, gold))
+    return Fitted(calibration, rotated)
 
 
 @contextmanager

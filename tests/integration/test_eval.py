@@ -108,3 +108,22 @@ def test_regression_gate_on_the_seed_gold_set(index_dir: Path, tmp_path: Path,
         "--min-recall5", str(MIN_RECALL_AT_5), "--min-f1", str(MIN_ANSWER_F1[reader]),
     ])
     assert code == 0, "the seed gold set fell below its regression floor (see stderr)"
+
+
+def test_fit_calibration_saves_to_the_configured_file_and_reports_the_rotation(
+    index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calibration = tmp_path / "calibration.json"
+    monkeypatch.setenv("RAG_CALIBRATION_FILE", str(calibration))
+    out = tmp_path / "out"
+    code = main(["--index", str(index_dir), "eval", "--gold", str(REPO / "eval/dev/dev.jsonl"),
+                 "--out", str(out), "--reader", "extractive", "--fit-calibration"])
+    assert code == 0
+    stored = json.loads(calibration.read_text())["extractive"]
+    assert 0.0 <= stored["threshold"] <= 1.01 and stored["weights"]
+    splits = json.loads((out / "metrics.json").read_text())["splits"]
+    # Every question scored once by a calibration fitted without its quarter; quarter 0 is
+    # the fixed held-out one, so the rotation includes it.
+    assert {"fitted", "held_out", "rotated"} <= set(splits)
+    assert 0.0 <= splits["rotated"]["answer.f1"] <= 1.0
+    assert "rotated" in (out / "report.md").read_text()
