@@ -83,6 +83,12 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 rf"called\b|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
+_NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
+    (kinds, frozenset(tokenize([nouns.replace("|", " ")])[0]) - {"think", "who"})
+    for kinds, nouns in (((PLACE,), _PLACE_NOUNS), ((ORG,), _ORG_NOUNS),
+                         ((PERSON, ORG), _PERSON_NOUNS), ((NAME,), _NAME_NOUNS))
+]
+
 _VERBS = (
     r"is|are|was|were|be|been|does|do|did|will|would|can|could|has|have|had|should|shall|may|"
     r"might|must"
@@ -189,6 +195,10 @@ def analyse(question: str) -> QuestionInfo:
             head = stems[0]
             if several == 0 and plural_noun:
                 several = 2
+    if head is not None and types[0] in (PLACE, ORG, PERSON, NAME):
+        # "Which government spending [plan]": the asked-for noun decides the kind, not a
+        # modifier the pattern above caught ("government").
+        types = next((kinds for kinds, nouns in _NOUN_CLASSES if head in nouns), types)
     if not said and (m := _COUNTED.search(q)):
         # "Which two slogans describe ...": no auxiliary for the phrase pattern, and the
         # small parser misattaches a which followed by a number.

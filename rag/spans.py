@@ -222,6 +222,10 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             if kinds:
                 if ent.label_ == "DATE" and _DURATION_IN_DATE.search(ent.text):
                     kinds = kinds | {DURATION}
+                if kinds & _NAME_KINDS and _NAME_GOES_ON.match(sentence, ent.end_char):
+                    # "[Hong Kong Financial] Secretary Paul Chan": a name the tagger cut
+                    # before a capitalised word is a piece of a longer one, not a name.
+                    continue
                 put(ent.start_char, ent.end_char, kinds)
         for chunk in doc.noun_chunks:
             put(chunk.start_char, chunk.end_char, frozenset({PHRASE}))
@@ -266,6 +270,14 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
     measures = [(s, e) for (s, e), k in found.items() if k & _MEASURES]
     found = {(s, e): k for (s, e), k in found.items()
              if k != {PHRASE} or not any(a <= s and e <= b for a, b in measures)}
+    # "the 2026-27 [Budget]": a noun phrase that only adds a determiner and numbers before
+    # a name is that name, said in full.
+    named = [(s, e, k & _NAME_KINDS) for (s, e), k in found.items() if k & _NAME_KINDS]
+    for (s, e), k in found.items():
+        if k == {PHRASE}:
+            for start, end, name_kinds in named:
+                if end == e and s < start and _NUMBERED_LEAD.fullmatch(sentence[s:start]):
+                    k.update(name_kinds)
     # A list of quoted names keeps its names (each can be the answer on its own).
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}
              and not _QUOTED_LIST.fullmatch(sentence[s:e])]
@@ -335,6 +347,8 @@ def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, 
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
+_NAME_GOES_ON = re.compile(r"\s+(?!I\b)[A-Z][a-z]")
+_NUMBERED_LEAD = re.compile(r"(?:(?:the|a|an|its|their|this|that)\s+)?(?:\S*\d\S*\s+)+")
 _QUOTES_OPEN = {'"': '"', "“": "”", "'": "'", "‘": "’"}
 _MEASURES = frozenset({MONEY, PERCENT, QUANTITY, DURATION, DATE})
 _EDGE_WORDS = frozenset(

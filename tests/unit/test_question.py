@@ -38,6 +38,8 @@ from rag.spans import candidates, clear_cache, lemmas, prepare
         ("Who chairs the committee?", PERSON),
         ("What is the name of the new scheme?", NAME),
         ("What is the slogan of the campaign?", NAME),
+        ("In which government spending plan was the money announced?", NAME),  # not ORG
+        ("Which city council building will be torn down?", PLACE),
         ("Why did the mayor cancel the project?", REASON),
         ("What will the agency focus on?", PHRASE),
     ],
@@ -220,3 +222,13 @@ def test_what_will_it_do_asks_for_a_verb_phrase_and_predicates_are_candidates() 
     assert by_text["recycle the old pipes"].verbal  # without its subject and "will"
     assert not by_text["the old pipes"].verbal
     assert analyse("What can top talent use the city as?").stranded == "as"
+
+
+def test_a_name_cut_before_a_capitalised_word_is_dropped_and_numbers_lead_a_full_name() -> None:
+    sentence = ("Hong Kong Financial Secretary Paul Chan Mo-po said it is in the 2026-27 Budget "
+                "released on Wednesday.")
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert "Hong Kong Financial" not in by_text or not by_text["Hong Kong Financial"].kinds & {
+        ORG, PERSON, PLACE, NAME}
+    assert PERSON in by_text["Paul Chan Mo-po"].kinds
+    assert NAME in by_text["the 2026-27 Budget"].kinds
