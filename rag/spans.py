@@ -63,6 +63,12 @@ _APPROX = (
 )
 _QUOTED = r"(?:\"[^\"]{3,150}\"|“[^”]{3,150}”)"
 _QUOTED_LIST = re.compile(rf"{_QUOTED}(?:\s*,\s*{_QUOTED})*\s*,?\s+(?:and|or)\s+{_QUOTED}")
+# A run of capitalised words whose last word ends like a place ("Yuen Long InnoPark").
+_PLACE_NAME = re.compile(
+    r"(?!(?:The|A|An|In|On|At|By|For|With|From|As|Near)\s)(?:[A-Z][\w'-]*\s+(?:of\s+)?)+"
+    r"[A-Z]\w*(?:Park|Port|River|Bay|Island|Harbour|Harbor|Road|Street|Avenue|Bridge|Station"
+    r"|Airport|Village|District|Square|Pier|Terminal|Reservoir|Hill|Valley|Town)\b"
+)
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
                 r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
@@ -88,6 +94,7 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
      frozenset({DATE})),
     (re.compile(r"\b(?:19|20)\d{2}(?:-\d{2}(?:\d{2})?)?\b"), frozenset({DATE})),
     (re.compile(r"[\"“]([^\"”]{3,150})[\"”]"), frozenset({NAME})),
+    (_PLACE_NAME, frozenset({PLACE})),
     # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
     (_QUOTED_LIST, frozenset({NAME})),
     # A run of capitalised words ending in an organisation noun is an organisation, whatever
@@ -278,6 +285,11 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             for start, end, name_kinds in named:
                 if end == e and s < start and _NUMBERED_LEAD.fullmatch(sentence[s:start]):
                     k.update(name_kinds)
+    # A place by its shape ("Yuen Long InnoPark", "Shenzhen Bay Port") is not a person,
+    # whatever the small tagger said.
+    for (s, e), k in found.items():
+        if PERSON in k and PLACE in k and _PLACE_NAME.fullmatch(sentence[s:e]):
+            k.discard(PERSON)
     # A list of quoted names keeps its names (each can be the answer on its own).
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}
              and not _QUOTED_LIST.fullmatch(sentence[s:e])]

@@ -232,3 +232,11 @@ def test_a_name_cut_before_a_capitalised_word_is_dropped_and_numbers_lead_a_full
         ORG, PERSON, PLACE, NAME}
     assert PERSON in by_text["Paul Chan Mo-po"].kinds
     assert NAME in by_text["the 2026-27 Budget"].kinds
+
+
+def test_a_name_shaped_like_a_place_is_a_place_not_a_person() -> None:
+    sentence = "The lab will be built at Yuen Long InnoPark, near Shenzhen Bay Port."
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert PLACE in by_text["Yuen Long InnoPark"].kinds
+    assert PERSON not in by_text["Yuen Long InnoPark"].kinds
+    assert PLACE in by_text["Shenzhen Bay Port"].kinds
