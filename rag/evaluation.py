@@ -183,7 +183,8 @@ def fit(
             for item in gold if quarter(item.id) != held
         ]
 
-    fitted = rows_without(0)
+    folds = [rows_without(k) for k in range(4)]
+    fitted = folds[0]
     calibration = fit_calibration(
         fitted,
         off_topic=off_features,
@@ -191,7 +192,6 @@ def fit(
         f"reader {qa.reader.name}",
     )
     rotated: dict[str, Any] = {}
-    folds = [rows_without(k) for k in range(4)]
     if all(folds) and len({quarter(item.id) for item in gold}) == 4:
         results: dict[str, QuestionResult] = {}
         for k, rows in enumerate(folds):

@@ -21,17 +21,21 @@ PERSON, ORG, PLACE, NAME, REASON, PHRASE = "PERSON", "ORG", "PLACE", "NAME", "RE
 _ORG_NOUNS = (
     r"organi[sz]ation|institute|institution|university|company|firm|bureau|ministry|department|"
     r"agency|body|think tank|council|government|authority|foundation|group|party|outlet|"
-    r"newspaper|committee|body|office|administration|developer"
+    r"newspaper|committee|office|administration|developer|commission|association|corporation"
 )
+
+
+def _stems(nouns: str) -> frozenset[str]:
+    """Stems of a |-separated noun list ("think tank" gives "tank" only)."""
+    return frozenset(tokenize([nouns.replace("|", " ")])[0]) - {"think", "who"}
+
+
+ORG_HEADS = _stems(_ORG_NOUNS)
 # Which organisation nouns a generic "which authority / body / organisation" question
 # accepts as the end of a name ("the Shenzhen municipal government").
-GENERIC_ORG_HEADS = frozenset(
-    tokenize(["authority body organisation organization institution agency entity administration"
-              " government"])[0]
+GENERIC_ORG_HEADS = _stems(
+    "authority|body|organisation|organization|institution|agency|entity|administration|government"
 )
-ORG_HEADS = frozenset(
-    tokenize([_ORG_NOUNS.replace("|", " ") + " commission association corporation"])[0]
-) - {"think"}
 _PERSON_NOUNS = (
     r"person|official|professor|secretary|minister|president|chairman|chair|director|chief|"
     r"executive|leader|spokesman|spokeswoman|spokesperson|lawmaker|scientist|expert|founder|"
@@ -84,9 +88,8 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
 ]
 
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
-    (kinds, frozenset(tokenize([nouns.replace("|", " ")])[0]) - {"think", "who"})
-    for kinds, nouns in (((PLACE,), _PLACE_NOUNS), ((ORG,), _ORG_NOUNS),
-                         ((PERSON, ORG), _PERSON_NOUNS), ((NAME,), _NAME_NOUNS))
+    ((PLACE,), _stems(_PLACE_NOUNS)), ((ORG,), ORG_HEADS), ((PERSON, ORG), _stems(_PERSON_NOUNS)),
+    ((NAME,), _stems(_NAME_NOUNS)),
 ]
 
 _VERBS = (

@@ -98,9 +98,10 @@ def _currency(text: str) -> str | None:
 def _quoted(text: str, cand: Candidate) -> bool:
     """Whether the span is all of one quotation ('"One River, Two Banks"'): a name, even
     with a comma in it."""
-    before, after = text[cand.start - 1 : cand.start], text[cand.end : cand.end + 1]
-    return bool(before) and before in "\"“'‘" and after in "\"”'’" and after != "" and not any(
-        q in cand.text for q in "\"“”")
+    if cand.start == 0 or cand.end >= len(text):
+        return False
+    return (text[cand.start - 1] in "\"“'‘" and text[cand.end] in "\"”'’"
+            and not any(q in cand.text for q in "\"“”"))
 
 
 def _is_list(text: str) -> bool:

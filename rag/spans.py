@@ -229,7 +229,7 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             if kinds:
                 if ent.label_ == "DATE" and _DURATION_IN_DATE.search(ent.text):
                     kinds = kinds | {DURATION}
-                if kinds & _NAME_KINDS and _NAME_GOES_ON.match(sentence, ent.end_char):
+                if kinds & _NAME_KINDS and _CAPITALISED_NEXT.match(sentence, ent.end_char):
                     # "[Hong Kong Financial] Secretary Paul Chan": a name the tagger cut
                     # before a capitalised word is a piece of a longer one, not a name.
                     continue
@@ -303,11 +303,10 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             kinds = kinds - _NAME_KINDS
             if not kinds:
                 continue
-        governors, preposition = _attachment(tokens, s, e)
+        governors, preposition, verbal = _attachment(tokens, s, e)
         if preposition is None and (s, e) in complements:
             preposition = "as"  # a complement answers "how did they describe it?"
-        top = _top_tokens(tokens, s, e)
-        out.append((s, e, kinds, governors, preposition, bool(top) and top[0].pos == "VERB"))
+        out.append((s, e, kinds, governors, preposition, verbal))
     return tuple(out), tuple(lemmas)
 
 
@@ -336,10 +335,12 @@ def _top_tokens(tokens: list[_Token], start: int, end: int) -> list[_Token]:
 _CLIMB = frozenset({"prep", "agent", "dative", "pcomp", "case", "mark"})
 
 
-def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, ...], str | None]:
+def _attachment(tokens: list[_Token], start: int, end: int
+                ) -> tuple[tuple[int, ...], str | None, bool]:
     """How the span hangs in the parse: the start offsets of the (at most two) words outside
     it that its top words hang from, climbing over prepositions ("began in [March]" →
-    "began"), and the preposition it is the object of ("for [the creation ...]"), if any."""
+    "began"), the preposition it is the object of ("for [the creation ...]"), if any, and
+    whether it is a verb phrase (its top word is a verb)."""
     top = _top_tokens(tokens, start, end)
     preposition = None
     if top and top[0].dep == "pobj" and tokens[top[0].head].dep in ("prep", "agent", "dative"):
@@ -355,11 +356,11 @@ def _attachment(tokens: list[_Token], start: int, end: int) -> tuple[tuple[int, 
             head = tokens[head.head]
         if not start <= head.idx < end and head.idx not in governors:
             governors.append(head.idx)
-    return tuple(governors[:2]), preposition
+    return tuple(governors[:2]), preposition, bool(top) and top[0].pos == "VERB"
 
 
 _NAME_KINDS = frozenset({PERSON, ORG, PLACE, NAME})
-_NAME_GOES_ON = re.compile(r"\s+(?!I\b)[A-Z][a-z]")
+_CAPITALISED_NEXT = re.compile(r"\s+(?!I\b)[A-Z][a-z]")
 _NUMBERED_LEAD = re.compile(r"(?:(?:the|a|an|its|their|this|that)\s+)?(?:\S*\d\S*\s+)+")
 _QUOTES_OPEN = {'"': '"', "“": "”", "'": "'", "‘": "’"}
 _MEASURES = frozenset({MONEY, PERCENT, QUANTITY, DURATION, DATE})
