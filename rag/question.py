@@ -136,7 +136,9 @@ class QuestionInfo:
     heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
     several: int = 0  # the question asks for several things: their number, or 2 if unsaid
-    stranded: str | None = None  # a preposition left at the end: "what is it used [for]?"
+    # The preposition the answer is the object of: left at the end ("what is it used [for]?")
+    # or put first ("[under] which principle ...?").
+    stranded: str | None = None
     action: bool = False  # "what will the government [do] with ...?" asks for a verb phrase
     date_parts: frozenset[str] = frozenset()  # "in what month and year": {"month", "year"}
     currency: str | None = None  # "worth in US dollars": "USD"
@@ -212,6 +214,10 @@ def analyse(question: str) -> QuestionInfo:
             stranded = m[1]
     elif _HOW_DESCRIBED.search(q):
         stranded = "as"
+    elif m := _FRONTED.search(q):
+        # "Under which principle ...?", "in what month ...?": the answer is the object of the
+        # same preposition in its sentence, as with a stranded one.
+        stranded = m[1]
     date_parts: frozenset[str] = frozenset()
     if DATE in types and (m := _DATE_PARTS.search(q)):
         date_parts = frozenset("day" if p == "weekday" else p for p in m.groups() if p)
@@ -225,6 +231,8 @@ def analyse(question: str) -> QuestionInfo:
                         head, several, stranded, action, date_parts, currency, said)
 
 
+_FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"
+                      r"within|since|until|of|as|about|after|before)\s+(?:which|what|whom)\b")
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})
 
 

@@ -264,7 +264,9 @@ class ExtractiveReader:
             cand = c.shifted(hit.start)
             proper, led = _naming(info, cand.text)
             listed = info.several > 0 and _is_list(c.text) and not _quoted(hit.text, c)
-            if info.types[0] in cand.kinds or listed and sum(
+            # A quoted name ("'one country, two systems'") is a phrase too.
+            phrase = info.types[0] == PHRASE and _quoted(hit.text, c)
+            if info.types[0] in cand.kinds or phrase or listed and sum(
                     1 for o in spans if info.types[0] in o.kinds and c.start <= o.start
                     and o.end <= c.end and o != c) >= 2:
                 kind = 1.0  # the asked-for kind, or a list of two or more of them

@@ -93,7 +93,15 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"\b(?:the )?(?:\d{4}(?:-\d{2,4})?|\d{4} to \d{4}) (?:financial|fiscal) year\b"),
      frozenset({DATE})),
     (re.compile(r"\b(?:19|20)\d{2}(?:-\d{2}(?:\d{2})?)?\b"), frozenset({DATE})),
-    (re.compile(r"[\"“]([^\"”]{3,150})[\"”]"), frozenset({NAME})),
+    # A short quotation is a name ("One River, Two Banks"), and so is a long one in title
+    # case ("Cooperation Agreement on Promoting New Productivity ..."); other long ones are
+    # reported speech, which may quote a name of its own.
+    (re.compile(r"[\"“]([^\"”]{3,60})[\"”]"), frozenset({NAME})),
+    (re.compile(r"[\"“]((?:[A-Z0-9][^\s\"”]*\s+(?:(?:of|and|the|for|on|in|to|a|an|with)\s+)*)+"
+                r"[A-Z0-9][^\s\"”]*)[\"”]"), frozenset({NAME})),
+    # A quotation inside a quotation is single-quoted ("Under 'one country, two systems', ...");
+    # an apostrophe ("Hong Kong's", "students' union") never opens or closes one.
+    (re.compile(r"(?<!\w)'([^'\s](?:[^']{0,78}[^'\s])?)'(?!\w)|‘([^’]{3,80})’"), frozenset({NAME})),
     (_PLACE_NAME, frozenset({PLACE})),
     # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
     (_QUOTED_LIST, frozenset({NAME})),
@@ -268,7 +276,8 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
     for pattern, kinds in _REGEXES:
         for m in pattern.finditer(sentence):
             if m.groups():
-                put(m.start(1), m.end(1), kinds)
+                group = next(g for g in range(1, len(m.groups()) + 1) if m.start(g) >= 0)
+                put(m.start(group), m.end(group), kinds)
             else:
                 put(m.start(), m.end(), kinds)
     found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])}

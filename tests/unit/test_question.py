@@ -240,3 +240,30 @@ def test_a_name_shaped_like_a_place_is_a_place_not_a_person() -> None:
     assert PLACE in by_text["Yuen Long InnoPark"].kinds
     assert PERSON not in by_text["Yuen Long InnoPark"].kinds
     assert PLACE in by_text["Shenzhen Bay Port"].kinds
+
+
+@pytest.mark.parametrize(("question", "preposition"), [
+    ("Under which principle is the city governed?", "under"),
+    ("In what month and year was the deal signed?", "in"),
+    ("Once built, from which port will the ships sail?", "from"),
+    ("Which river does the zone straddle?", None),
+    ("What is the floor leased for?", "for"),  # stranded at the end, as before
+])
+def test_a_preposition_put_before_which_or_what_is_the_answers_preposition(
+        question: str, preposition: str | None) -> None:
+    assert analyse(question).stranded == preposition
+
+
+def test_a_quotation_inside_a_quotation_is_a_name_and_a_long_one_only_in_title_case() -> None:
+    sentence = ("\"Under 'one country, two systems', Hong Kong's students' union is in the best "
+                "position to attract talent from all over the world,\" he said of the "
+                "\"Cooperation Agreement on Promoting New Productivity and Advancing New "
+                "Industrialization\".")
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    assert NAME in by_text["one country, two systems"].kinds
+    assert by_text["one country, two systems"].preposition == "under"
+    assert NAME in by_text["Cooperation Agreement on Promoting New Productivity and Advancing "
+                           "New Industrialization"].kinds
+    # Reported speech is not a name, and an apostrophe never opens a quotation.
+    assert not any(NAME in c.kinds for c in by_text.values() if "talent" in c.text)
+    assert not any(c.text.startswith("s students") for c in by_text.values())
