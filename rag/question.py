@@ -32,9 +32,10 @@ def _stems(nouns: str) -> frozenset[str]:
 
 ORG_HEADS = _stems(_ORG_NOUNS)
 # Which organisation nouns a generic "which authority / body / organisation" question
-# accepts as the end of a name ("the Shenzhen municipal government").
+# accepts as the end of a name ("the Shenzhen municipal government"). Not "institution": it
+# stems like "institute", which asks for an institute.
 GENERIC_ORG_HEADS = _stems(
-    "authority|body|organisation|organization|institution|agency|entity|administration|government"
+    "authority|body|organisation|organization|agency|entity|administration|government"
 )
 _PERSON_NOUNS = (
     r"person|official|professor|secretary|minister|president|chairman|chair|director|chief|"

@@ -462,6 +462,9 @@ def _naming(info: QuestionInfo, text: str) -> tuple[bool, bool]:
     if info.head is None:
         return False, False
     content = [w for w in words(text) if not w[3]]
+    # A possessive before the name is its determiner: "the country's [15th Five-Year Plan]".
+    while len(content) > 2 and text[content[0][1] : content[0][1] + 2] in ("'s", "’s"):
+        content.pop(0)
     if len(content) < 2:
         return False, False
     noun = content[-1][2]
@@ -469,8 +472,13 @@ def _naming(info: QuestionInfo, text: str) -> tuple[bool, bool]:
     # organisation noun accepts any organisation's name; a specific one ("bureau") only its own.
     if noun != info.head and not (info.head in GENERIC_ORG_HEADS and noun in ORG_HEADS):
         return False, False
-    first, last = content[0][0], content[-1][0]
-    return text[last : last + 1].isupper(), text[first : first + 1].isupper()
+    capitals = [not text[w[0]].islower() for w in content]  # "14th Five-Year Plan" too
+    # A name's words are capitalised up to its (possibly lower-case) trailing description:
+    # "the Shenzhen municipal government", not "Our Hong Kong Foundation and executive
+    # director of its Public Policy Institute".
+    shaped = capitals[0] and capitals[-1] == all(capitals) and all(
+        a or not b for a, b in zip(capitals, capitals[1:], strict=False))
+    return shaped and capitals[-1], shaped
 
 
 def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:

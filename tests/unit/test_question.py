@@ -19,6 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
+from rag.reader import _naming
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -267,3 +268,20 @@ def test_a_quotation_inside_a_quotation_is_a_name_and_a_long_one_only_in_title_c
     # Reported speech is not a name, and an apostrophe never opens a quotation.
     assert not any(NAME in c.kinds for c in by_text.values() if "talent" in c.text)
     assert not any(c.text.startswith("s students") for c in by_text.values())
+
+
+@pytest.mark.parametrize(("question", "span", "named"), [
+    # A generic organisation noun accepts any organisation's name ...
+    ("Which authority is Hong Kong working with?", "the Shenzhen municipal government", True),
+    # ... but "institute" is not "institution", though the two share a stem.
+    ("Which institute will run the centre?", "Our Hong Kong Foundation", False),
+    ("Which institute will run the centre?", "the Hong Kong Microelectronics Institute", True),
+    # Lower-case words inside a name end it: this is a phrase that ends in one.
+    ("Which institute does he direct?",
+     "Our Hong Kong Foundation and executive director of its Public Policy Institute", False),
+    # A possessive before a name is its determiner.
+    ("Which national plan sets the tone?", "the country's 15th Five-Year Plan", True),
+])
+def test_a_name_of_the_asked_for_thing_is_capitalised_up_to_its_description(
+        question: str, span: str, named: bool) -> None:
+    assert _naming(analyse(question), span)[1] is named
