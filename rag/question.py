@@ -50,6 +50,9 @@ _NAME_NOUNS = (
     r"program|programme|scheme|plan|fund|agreement|policy|initiative|project|strategy|motion|"
     r"outline|report|law|bill|title|name|slogan|motto|concept|pattern|phrase|mechanism"
 )
+# Things news text often names in lower case ("the elite enterprises nurturing scheme"),
+# and one is asked for by another's name ("which programme" → "... scheme").
+SCHEME_HEADS = _stems("program|programme|scheme|plan|fund|initiative|project|policy|strategy")
 
 # Ordered: the first matching rule decides. Patterns run on the lower-cased question.
 _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [

@@ -35,6 +35,7 @@ from rag.question import (
     PLACE,
     QUANTITY,
     REASON,
+    SCHEME_HEADS,
     QuestionInfo,
     analyse,
 )
@@ -284,6 +285,8 @@ class ExtractiveReader:
                 kind = 0.6  # "which two places?": a list of places, whatever its tags
             elif led:
                 kind = 1.0  # an untagged name of the asked-for thing; boosted below
+            elif _lower_case_scheme(info, cand):
+                kind = 1.0  # "which programme ...?" → "the elite enterprises nurturing scheme"
             elif info.wh == "who" and PHRASE in cand.kinds:
                 # "Who will the company invite?" → "private developers": a group named by a
                 # common noun answers a who-question too, below a name.
@@ -479,6 +482,15 @@ def _naming(info: QuestionInfo, text: str) -> tuple[bool, bool]:
     shaped = capitals[0] and capitals[-1] == all(capitals) and all(
         a or not b for a, b in zip(capitals, capitals[1:], strict=False))
     return shaped and capitals[-1], shaped
+
+
+def _lower_case_scheme(info: QuestionInfo, cand: Candidate) -> bool:
+    """Whether a plain noun phrase names a scheme-like thing a question asks for by such a
+    noun: programmes, plans and funds are often named in lower case."""
+    if info.head not in SCHEME_HEADS or PHRASE not in cand.kinds or cand.verbal:
+        return False
+    content = [w for w in words(cand.text) if not w[3]]
+    return len(content) >= 3 and content[-1][2] in SCHEME_HEADS
 
 
 def _clauses(info: QuestionInfo, sentence: str) -> list[tuple[int, int]]:

@@ -103,6 +103,12 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     # an apostrophe ("Hong Kong's", "students' union") never opens or closes one.
     (re.compile(r"(?<!\w)'([^'\s](?:[^']{0,78}[^'\s])?)'(?!\w)|‘([^’]{3,80})’"), frozenset({NAME})),
     (_PLACE_NAME, frozenset({PLACE})),
+    # A scheme named in lower case, which the small parser often splits ("the new
+    # industrialization elite enterprises [nurturing] scheme", "nurturing" taken for a verb).
+    (re.compile(r"\b(?:the|a|an|its|their|this|that)\s+((?:(?!(?:the|a|an|of|and|or|to|in|on|for|"
+                r"with|by|will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+)"
+                r"{1,6}(?:scheme|programme|program|plan|fund|initiative|project|policy|strategy)s?)"
+                r"\b"), frozenset({PHRASE})),
     # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
     (_QUOTED_LIST, frozenset({NAME})),
     # A run of capitalised words ending in an organisation noun is an organisation, whatever

@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import _naming
+from rag.reader import _lower_case_scheme, _naming
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -285,3 +285,13 @@ def test_a_quotation_inside_a_quotation_is_a_name_and_a_long_one_only_in_title_c
 def test_a_name_of_the_asked_for_thing_is_capitalised_up_to_its_description(
         question: str, span: str, named: bool) -> None:
     assert _naming(analyse(question), span)[1] is named
+
+
+def test_a_scheme_named_in_lower_case_is_a_candidate_and_answers_which_programme() -> None:
+    sentence = ("The council will roll out the green shipping subsidy scheme this year, "
+                "beside the Harbour Upgrade Program.")
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    scheme = by_text["green shipping subsidy scheme"]
+    assert _lower_case_scheme(analyse("Which programme will the council roll out?"), scheme)
+    assert not _lower_case_scheme(analyse("Which company will the council hire?"), scheme)
+    assert not _lower_case_scheme(analyse("Which programme is it?"), by_text["this year"])
