@@ -50,6 +50,20 @@ _NAME_NOUNS = (
     r"program|programme|scheme|plan|fund|agreement|policy|initiative|project|strategy|motion|"
     r"outline|report|law|bill|title|name|slogan|motto|concept|pattern|phrase|mechanism"
 )
+# Words that make a phrase a post ("the Secretary for Innovation and Technology", "executive
+# director of its Public Policy Institute"), asked for by "what post / position / role ...?".
+TITLE_WORDS = frozenset(
+    "secretary minister president vice-president chairman vice-chairman chairwoman chair "
+    "chairperson director chief commissioner governor mayor officer head professor dean "
+    "spokesman spokeswoman spokesperson ambassador consul deputy undersecretary treasurer "
+    "manager founder co-founder ceo premier judge lawmaker legislator principal editor "
+    "controller convenor superintendent".split()
+)  # whole words, not stems: "legislator" is a post, "Legislative Council" is not
+# Not "role" ("what role does the city play?") nor "office" ("which office handles it?").
+_POST = re.compile(r"\b(?:what|which) (?:\w+ )?(?:post|position|job|portfolio)s? "
+                   r"(?:does|did|do|will|would|has|had|is|was|of)\b"
+                   r"|\bwhat (?:is|was) (?:\w+ )?(?:post|position|job|job title)\b")
+
 # Things news text often names in lower case ("the elite enterprises nurturing scheme"),
 # and one is asked for by another's name ("which programme" → "... scheme").
 SCHEME_HEADS = _stems("program|programme|scheme|plan|fund|initiative|project|policy|strategy")
@@ -147,6 +161,7 @@ class QuestionInfo:
     date_parts: frozenset[str] = frozenset()  # "in what month and year": {"month", "year"}
     currency: str | None = None  # "worth in US dollars": "USD"
     counted: bool = False  # `several` was said in the question ("which two places")
+    post: bool = False  # "what post does she hold?" asks for a title ("Secretary for ...")
 
     @property
     def typed(self) -> bool:
@@ -232,7 +247,8 @@ def analyse(question: str) -> QuestionInfo:
               and head is None and any(t.lemma == "do" and t.pos == "VERB"
                                        for t in _parse(question)))
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
-                        head, several, stranded, action, date_parts, currency, said)
+                        head, several, stranded, action, date_parts, currency, said,
+                        _POST.search(q) is not None)
 
 
 _FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"

@@ -36,6 +36,7 @@ from rag.question import (
     QUANTITY,
     REASON,
     SCHEME_HEADS,
+    TITLE_WORDS,
     QuestionInfo,
     analyse,
 )
@@ -307,6 +308,11 @@ class ExtractiveReader:
                     kind *= 0.5  # "worth in US dollars?" is not answered in HK$
             if info.action and not cand.verbal and kind > 0.5:
                 kind = 0.5  # "what will it do with the bids?" asks for a verb phrase
+            if info.post:
+                # "What post does she hold?" is answered by a title, nothing else.
+                # Said in full it goes on with what it is for ("Secretary [for Innovation ...]").
+                kind = (1.3 + 0.1 * (_NAME_GOES_ON.search(cand.text) is not None)
+                        if _is_title(cand.text) else min(kind, 0.5))
             if info.counted and not listed:
                 kind *= 0.7  # "which two places?" is at best half answered by one place
             if listed:
@@ -363,7 +369,7 @@ class ExtractiveReader:
                 for other, _ in out
             ):
                 out[i] = (cand, kind * 0.8)
-        if not info.typed:
+        if not info.typed and not info.post:
             for s, e in _clauses(info, sentence):
                 text = sentence[s:e]
                 kind = 0.9 if info.types[0] == REASON else 0.5 if info.action else 0.6
@@ -390,6 +396,11 @@ class ExtractiveReader:
         if info.action and cand.verbal and content[0][2] not in asked:
             # "What will it do with the pipes?" → "recycle the pipes": the new verb is the
             # news; the object it repeats is expected.
+            novelty = max(novelty, 0.75)
+        if info.post and _is_title(cand.text):
+            # "What post does he hold in the Hong Kong government?" → "the Secretary for
+            # Innovation and Technology of Hong Kong": the title is the news, where it is held
+            # repeats the question.
             novelty = max(novelty, 0.75)
         if not any(w[2] not in q for w in content):
             return 0.0, 0.0, 0.0, 0.0  # the span only repeats the question
@@ -482,6 +493,23 @@ def _naming(info: QuestionInfo, text: str) -> tuple[bool, bool]:
     shaped = capitals[0] and capitals[-1] == all(capitals) and all(
         a or not b for a, b in zip(capitals, capitals[1:], strict=False))
     return shaped and capitals[-1], shaped
+
+
+def _is_title(text: str) -> bool:
+    """Whether a span is a post: a title word leads it ("the Secretary for Innovation and
+    Technology", "executive director of its Public Policy Institute", "vice-president")."""
+    found = [w.lower() for w in _WORD.findall(text)]
+    while found and found[0] in _DETERMINERS:
+        found.pop(0)
+    return bool(found) and (found[0] in TITLE_WORDS or len(found) > 1 and found[
+        1] in TITLE_WORDS and found[0] in _TITLE_MODIFIERS)
+
+
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
+_DETERMINERS = frozenset("the a an its his her their our".split())
+_TITLE_MODIFIERS = frozenset(
+    "executive managing deputy vice chief acting former permanent financial general "
+    "associate assistant senior".split())
 
 
 def _lower_case_scheme(info: QuestionInfo, cand: Candidate) -> bool:

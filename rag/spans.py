@@ -286,7 +286,8 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
                 put(m.start(group), m.end(group), kinds)
             else:
                 put(m.start(), m.end(), kinds)
-    found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])}
+    found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])
+             and not _cuts_a_word(sentence, *span)}
     # A plain phrase inside a date or an amount is a piece of that expression ("[the fourth
     # quarter] of last year", "[the 2027] to 2028 financial year"), not an answer of its own.
     measures = [(s, e) for (s, e), k in found.items() if k & _MEASURES]
@@ -398,6 +399,12 @@ def _well_formed(span: str) -> bool:
     if (span.count('"') % 2) or (span.count("“") != span.count("”")):
         return False
     return True
+
+
+def _cuts_a_word(sentence: str, start: int, end: int) -> bool:
+    """Whether a span starts or ends inside a hyphenated word ("vice-[president]")."""
+    return (start >= 2 and sentence[start - 1] == "-" and sentence[start - 2].isalnum()) or (
+        end + 1 < len(sentence) and sentence[end] == "-" and sentence[end + 1].isalnum())
 
 
 def clear_cache() -> None:

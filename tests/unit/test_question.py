@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import _lower_case_scheme, _naming
+from rag.reader import _is_title, _lower_case_scheme, _naming
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -295,3 +295,31 @@ def test_a_scheme_named_in_lower_case_is_a_candidate_and_answers_which_programme
     assert _lower_case_scheme(analyse("Which programme will the council roll out?"), scheme)
     assert not _lower_case_scheme(analyse("Which company will the council hire?"), scheme)
     assert not _lower_case_scheme(analyse("Which programme is it?"), by_text["this year"])
+
+
+@pytest.mark.parametrize(("question", "post"), [
+    ("What post does Sun Dong hold in the government?", True),
+    ("What position does she hold at the foundation?", True),
+    ("What is his job title?", True),
+    ("What role does the city play in the strategy?", False),  # a function, not a post
+    ("Which office handles the tender?", False),
+])
+def test_questions_asking_for_a_post(question: str, post: bool) -> None:
+    assert analyse(question).post is post
+
+
+@pytest.mark.parametrize(("span", "title"), [
+    ("the Secretary for Innovation and Technology", True),
+    ("executive director of its Public Policy Institute", True),
+    ("vice-president", True),
+    ("the Legislative Council meeting", False),  # "legislative" is not "legislator"
+    ("Our Hong Kong Foundation", False),
+])
+def test_a_post_is_led_by_a_title_word(span: str, title: bool) -> None:
+    assert _is_title(span) is title
+
+
+def test_a_candidate_never_starts_or_ends_inside_a_hyphenated_word() -> None:
+    sentence = "Kenny Shui, vice-president of the think tank, spoke on Monday."
+    texts = {c.text for c in candidates(sentence, 0, len(sentence))}
+    assert "president" not in texts and "vice" not in texts
