@@ -151,7 +151,9 @@ class QuestionInfo:
     terms: tuple[str, ...]  # stemmed content words (BM25 tokenisation), in question order
     wh: str | None
     unit: str | None = None  # stem of the counted noun in "how many <noun>"
-    heads: tuple[str, ...] = ()  # stems of the asked-for noun: "which [bureau]", "what [post]"
+    # Stems of the phrase naming the asked-for thing: "which [bureau]", "what [investment-
+    # attraction approach]".
+    heads: tuple[str, ...] = ()
     head: str | None = None  # stem of the last word of the which/what phrase: "which think [tank]"
     several: int = 0  # the question asks for several things: their number, or 2 if unsaid
     # The preposition the answer is the object of: left at the end ("what is it used [for]?")
@@ -198,6 +200,9 @@ def analyse(question: str) -> QuestionInfo:
         if "of" in words[1:]:  # "two fields of technology": the head comes before "of"
             words = words[: words.index("of", 1)]
         phrase = [w for w in words if w not in _NUMBER_WORDS]
+        # Every word of the phrase describes the asked-for thing, and its name may repeat
+        # them: "what investment-attraction approach?" → "scene investment attraction".
+        heads = tuple(dict.fromkeys([*heads, *tokenize([" ".join(phrase)])[0]]))
         stems = tokenize([phrase[-1]])[0] if phrase else []
         head = stems[0] if stems else None
         # "which two places", "what kinds of facilities", "which resources": a list answer.

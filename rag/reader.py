@@ -437,6 +437,13 @@ class ExtractiveReader:
         if info.stranded is not None and cand.preposition == info.stranded:
             # "What is the floor leased for?" asks for the object of "for" in the answer.
             governed += 0.5
+        # "What investment-attraction approach ...?" → "scene investment attraction": a span
+        # that repeats the words describing the asked-for thing is such a thing.
+        described = [t for t in info.heads if t != info.head and t in idf]
+        if described and novelty > 0:
+            span_terms = {w[2] for w in content}
+            inside = sum(idf[t] for t in described if t in span_terms)
+            proximity += 0.5 * inside / (sum(idf[t] for t in described) or 1.0)
         # Weight 1.0: the development questions (eval/dev) gain up to it and are flat above.
         score = (0.4 * novelty + 0.6 * proximity + 1.0 * governed) * length
         return score, novelty, proximity, governed

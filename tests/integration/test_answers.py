@@ -292,3 +292,36 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
             # "What will it do?" asks for a verb phrase.
             ("What will the water department do with the old pipes?", "recycle"),
         ))
+
+
+def test_prepositions_posts_schemes_and_describing_words_are_read(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    with _seeds_plus(
+        real_seed_index_dir, real_embedder, tmp_path,
+        "date 2026-08-20 Harbour plan puts green shipping first\n\n"
+        "Mary Tsang, the Commissioner for Maritime Affairs of Hong Kong, presented the harbour "
+        "plan on Thursday. \"Under 'green ports first', Kowloon can win back shipping lines "
+        "from all over Asia,\" Tsang said. The Marine Department will roll out the young "
+        "seafarers apprenticeship nurturing scheme next month, supporting students who want "
+        "to work at sea. The city is also promoting \"green lease ship financing\" among "
+        "banks. Tsang said the harbour plan is part of the country's 16th Maritime "
+        "Development Plan.",
+        "harbour_2026-08-20.txt",
+    ) as qa:
+        _assert_answers_contain(qa, (
+            # A fronted preposition asks for its object; a quote inside a quote is a name.
+            ("Under which principle can Kowloon win back shipping lines, according to Tsang?",
+             "green ports first"),
+            # A post, said in full.
+            ("What post does Mary Tsang hold in the Hong Kong government?",
+             "Commissioner for Maritime Affairs"),
+            # A scheme named in lower case answers "which programme".
+            ("What programme will the Marine Department roll out next month?",
+             "seafarers apprenticeship nurturing scheme"),
+            # The name repeats the words that describe the asked-for thing.
+            ("What ship-financing model is the city promoting among banks?",
+             "green lease ship financing"),
+            # A possessive before the name is its determiner.
+            ("Which national plan is the harbour plan part of?", "16th Maritime Development Plan"),
+        ))
