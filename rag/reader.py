@@ -442,8 +442,8 @@ class ExtractiveReader:
         described = [t for t in info.heads if t != info.head and t in idf]
         if described and novelty > 0:
             span_terms = {w[2] for w in content}
-            inside = sum(idf[t] for t in described if t in span_terms)
-            proximity += 0.5 * inside / (sum(idf[t] for t in described) or 1.0)
+            repeated = sum(idf[t] for t in described if t in span_terms)
+            proximity += 0.5 * repeated / (sum(idf[t] for t in described) or 1.0)
         # Weight 1.0: the development questions (eval/dev) gain up to it and are flat above.
         score = (0.4 * novelty + 0.6 * proximity + 1.0 * governed) * length
         return score, novelty, proximity, governed
