@@ -69,6 +69,13 @@ _PLACE_NAME = re.compile(
     r"[A-Z]\w*(?:Park|Port|River|Bay|Island|Harbour|Harbor|Road|Street|Avenue|Bridge|Station"
     r"|Airport|Village|District|Square|Pier|Terminal|Reservoir|Hill|Valley|Town)\b"
 )
+# A scheme named in lower case, which the small parser often splits ("the new
+# industrialization elite enterprises [nurturing] scheme", "nurturing" taken for a verb).
+_SCHEME = re.compile(
+    r"\b(?:the|a|an|its|their|this|that)\s+((?:(?!(?:the|a|an|of|and|or|to|in|on|for|with|by|"
+    r"will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+){1,6}(?:scheme|"
+    r"programme|program|plan|fund|initiative|project|policy|strategy)s?)\b"
+)
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
                 r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
@@ -103,12 +110,8 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     # an apostrophe ("Hong Kong's", "students' union") never opens or closes one.
     (re.compile(r"(?<!\w)'([^'\s](?:[^']{0,78}[^'\s])?)'(?!\w)|‘([^’]{3,80})’"), frozenset({NAME})),
     (_PLACE_NAME, frozenset({PLACE})),
-    # A scheme named in lower case, which the small parser often splits ("the new
-    # industrialization elite enterprises [nurturing] scheme", "nurturing" taken for a verb).
-    (re.compile(r"\b(?:the|a|an|its|their|this|that)\s+((?:(?!(?:the|a|an|of|and|or|to|in|on|for|"
-                r"with|by|will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+)"
-                r"{1,6}(?:scheme|programme|program|plan|fund|initiative|project|policy|strategy)s?)"
-                r"\b"), frozenset({PHRASE})),
+    # A scheme named in lower case (see _SCHEME).
+    (_SCHEME, frozenset({PHRASE})),
     # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
     (_QUOTED_LIST, frozenset({NAME})),
     # A run of capitalised words ending in an organisation noun is an organisation, whatever
@@ -288,6 +291,12 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
                 put(m.start(), m.end(), kinds)
     found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])
              and not _cuts_a_word(sentence, *span)}
+    # A plain phrase that starts inside a name and ends outside it, or the reverse, is a
+    # fragment of a misparse ("[nurturing scheme this year]" across "... nurturing scheme").
+    wholes = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS] + [
+        m.span(1) for m in _SCHEME.finditer(sentence)]
+    found = {(s, e): k for (s, e), k in found.items()
+             if k != {PHRASE} or not any(a < s < b < e or s < a < e < b for a, b in wholes)}
     # A plain phrase inside a date or an amount is a piece of that expression ("[the fourth
     # quarter] of last year", "[the 2027] to 2028 financial year"), not an answer of its own.
     measures = [(s, e) for (s, e), k in found.items() if k & _MEASURES]

@@ -323,3 +323,12 @@ def test_a_candidate_never_starts_or_ends_inside_a_hyphenated_word() -> None:
     sentence = "Kenny Shui, vice-president of the think tank, spoke on Monday."
     texts = {c.text for c in candidates(sentence, 0, len(sentence))}
     assert "president" not in texts and "vice" not in texts
+
+
+def test_a_plain_phrase_across_a_names_edge_is_a_fragment() -> None:
+    sentence = ("The city will roll out the new industrialization elite enterprises nurturing "
+                "scheme this year, supporting targeted high-growth enterprises.")
+    texts = {c.text for c in candidates(sentence, 0, len(sentence))}
+    assert "new industrialization elite enterprises nurturing scheme" in texts
+    assert not any(t.startswith("nurturing scheme") or t.startswith("scheme this") for t in texts)
+    assert "targeted high-growth enterprises" in texts
