@@ -291,7 +291,9 @@ class ExtractiveReader:
             elif info.wh == "who" and PHRASE in cand.kinds:
                 # "Who will the company invite?" → "private developers": a group named by a
                 # common noun answers a who-question too, below a name.
-                kind = _WHO_PHRASE
+                # The agent of a passive or of an action noun ("accreditation [by] central
+                # government authorities") is who does it.
+                kind = 0.8 if cand.preposition == "by" else _WHO_PHRASE
             else:
                 continue
             if not info.typed and cand.kinds & _AMOUNTS and not cand.kinds & _NAMES:

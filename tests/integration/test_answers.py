@@ -306,7 +306,8 @@ def test_prepositions_posts_schemes_and_describing_words_are_read(
         "seafarers apprenticeship nurturing scheme next month, supporting students who want "
         "to work at sea. The city is also promoting \"green lease ship financing\" among "
         "banks. Tsang said the harbour plan is part of the country's 16th Maritime "
-        "Development Plan.",
+        "Development Plan. Once finished, the new cruise pier will undergo inspection by "
+        "harbour safety officers, Kowloon Pier Company said.",
         "harbour_2026-08-20.txt",
     ) as qa:
         _assert_answers_contain(qa, (
@@ -324,4 +325,7 @@ def test_prepositions_posts_schemes_and_describing_words_are_read(
              "green lease ship financing"),
             # A possessive before the name is its determiner.
             ("Which national plan is the harbour plan part of?", "16th Maritime Development Plan"),
+            # The agent of an action noun answers "who".
+            ("Who will inspect the new cruise pier once it is finished?",
+             "harbour safety officers"),
         ))
