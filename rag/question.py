@@ -96,7 +96,7 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 r"|\bwhich (?:date|day|weekday|year|month|quarter|week|financial year)s?\b"
                 r"|\bwhat financial year\b|\bon what (?:date|day)\b|\bin what (?:year|month)s?\b"),
      (DATE,)),
-    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})\b|\bwhere\b"), (PLACE,)),
+    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})s?\b|\bwhere\b"), (PLACE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_ORG_NOUNS})\b"), (ORG,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b|\bwho(?:m|se)?\b"),
      (PERSON, ORG)),

@@ -41,7 +41,15 @@ from rag.question import (
     analyse,
 )
 from rag.retrieval import Hit
-from rag.spans import Candidate, candidates, lemmas, parse_question, pattern_kinds, prepare
+from rag.spans import (
+    QUOTED_LIST,
+    Candidate,
+    candidates,
+    lemmas,
+    parse_question,
+    pattern_kinds,
+    prepare,
+)
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
@@ -106,9 +114,22 @@ def _quoted(text: str, cand: Candidate) -> bool:
             and not any(q in cand.text for q in "\"“”"))
 
 
-def _is_list(text: str) -> bool:
-    """Whether a span reads as a list: items joined by commas or and/or."""
-    return _LIST_SEP.search(text) is not None
+def _proper(text: str) -> bool:
+    """Whether a phrase is a proper name by its capitals: every content word capitalised, a
+    determiner aside ("The He Tao Hong Kong Park")."""
+    content = [w for w in words(text) if not w[3]]
+    return len(content) >= 2 and all(text[w[0]].isupper() for w in content)
+
+
+def _list_items(span: Candidate, others: Sequence[Candidate]) -> int:
+    """How many items a span lists: parts joined by commas and and/or, not counting those
+    inside a name it holds ("the New Tian Science and Technology City" is one item; "He Tao
+    Park and the New Tian Science and Technology City" two; two quoted names two)."""
+    names = [(o.start - span.start, o.end - span.start) for o in others
+             if o.kinds & _NAMES and span.start <= o.start and o.end <= span.end
+             and not QUOTED_LIST.fullmatch(o.text)]
+    return 1 + sum(1 for m in _LIST_SEP.finditer(span.text)
+                   if not any(a <= m.start() and m.end() <= b for a, b in names))
 
 
 _BOUNDARY = re.compile(r"[,;:.!?—–()\"“”]|\s(?:which|while|whereas|but|who)\s")
@@ -265,12 +286,14 @@ class ExtractiveReader:
         for c in spans:
             cand = c.shifted(hit.start)
             proper, led = _naming(info, cand.text)
-            listed = info.several > 0 and _is_list(c.text) and not _quoted(hit.text, c)
+            items = _list_items(c, spans) if info.several > 0 and not _quoted(hit.text, c) else 1
+            listed = items >= 2
             # A quoted name ("'one country, two systems'") is a phrase too.
             phrase = info.types[0] == PHRASE and _quoted(hit.text, c)
             if info.types[0] in cand.kinds or phrase or listed and sum(
-                    1 for o in spans if info.types[0] in o.kinds and c.start <= o.start
-                    and o.end <= c.end and o != c) >= 2:
+                    1 for o in spans if (info.types[0] in o.kinds or info.types[0] in _NAMES
+                                         and (o.kinds & _NAMES or _proper(o.text)))
+                    and c.start <= o.start and o.end <= c.end and o != c) >= 2:
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
                 kind = 0.8
@@ -319,10 +342,6 @@ class ExtractiveReader:
                 kind *= 0.7  # "which two places?" is at best half answered by one place
             if listed:
                 # "Which two fields ...?" is answered by "artificial intelligence and health".
-                # Items joined by commas and and/or ("and" inside a name counts too: telling
-                # "Science and Technology City" from "Tai Po and Sha Tin" needs more than
-                # capital letters).
-                items = len(_LIST_SEP.findall(c.text)) + 1
                 kind += 0.3 if items == info.several or info.several == 2 else 0.15
             if info.unit and COUNT in info.types and (COUNT in cand.kinds or QUANTITY in
                                                       cand.kinds):

@@ -62,7 +62,7 @@ _APPROX = (
     r"\s+)?"
 )
 _QUOTED = r"(?:\"[^\"]{3,150}\"|“[^”]{3,150}”)"
-_QUOTED_LIST = re.compile(rf"{_QUOTED}(?:\s*,\s*{_QUOTED})*\s*,?\s+(?:and|or)\s+{_QUOTED}")
+QUOTED_LIST = re.compile(rf"{_QUOTED}(?:\s*,\s*{_QUOTED})*\s*,?\s+(?:and|or)\s+{_QUOTED}")
 # A run of capitalised words whose last word ends like a place ("Yuen Long InnoPark").
 _PLACE_NAME = re.compile(
     r"(?!(?:The|A|An|In|On|At|By|For|With|From|As|Near)\s)(?:[A-Z][\w'-]*\s+(?:of\s+)?)+"
@@ -113,7 +113,7 @@ _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     # A scheme named in lower case (see _SCHEME).
     (_SCHEME, frozenset({PHRASE})),
     # Quoted names listed together: '"One River, Two Banks" and "One Zone, Two Parks"'.
-    (_QUOTED_LIST, frozenset({NAME})),
+    (QUOTED_LIST, frozenset({NAME})),
     # A run of capitalised words ending in an organisation noun is an organisation, whatever
     # the tagger kept of it ("Our Hong Kong Foundation", where it saw "Hong Kong Foundation").
     (re.compile(r"\b(?!(?:The|A|An|In|On|At|By|For|With|From|As)\s)((?:[A-Z][\w&'-]*\s+(?:(?:of|"
@@ -317,7 +317,7 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
             k.discard(PERSON)
     # A list of quoted names keeps its names (each can be the answer on its own).
     names = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS and k != {PHRASE}
-             and not _QUOTED_LIST.fullmatch(sentence[s:e])]
+             and not QUOTED_LIST.fullmatch(sentence[s:e])]
     tokens = _tokens(doc) if doc is not None else []
     out = []
     for (s, e), found_kinds in sorted(found.items()):

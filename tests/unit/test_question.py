@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import _is_title, _lower_case_scheme, _naming
+from rag.reader import _is_title, _list_items, _lower_case_scheme, _naming, _proper
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -332,3 +332,16 @@ def test_a_plain_phrase_across_a_names_edge_is_a_fragment() -> None:
     assert "new industrialization elite enterprises nurturing scheme" in texts
     assert not any(t.startswith("nurturing scheme") or t.startswith("scheme this") for t in texts)
     assert "targeted high-growth enterprises" in texts
+
+
+def test_and_inside_a_name_joins_no_list_and_a_plural_place_noun_asks_for_places() -> None:
+    sentence = ("The He Tao Hong Kong Park and the New Tian Science and Technology City "
+                "provide land, and \"One River, Two Banks\" and \"One Zone, Two Parks\" guide it.")
+    spans = candidates(sentence, 0, len(sentence))
+    by_text = {c.text: c for c in spans}
+    assert _list_items(by_text["the New Tian Science and Technology City"], spans) == 1
+    assert _list_items(by_text["The He Tao Hong Kong Park and the New Tian Science and "
+                               "Technology City"], spans) == 2
+    assert _list_items(by_text['"One River, Two Banks" and "One Zone, Two Parks"'], spans) == 2
+    assert _proper("The He Tao Hong Kong Park") and not _proper("the new land")
+    assert analyse("Which two places are supplying the land?").types[0] == PLACE
