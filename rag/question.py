@@ -164,6 +164,8 @@ class QuestionInfo:
     currency: str | None = None  # "worth in US dollars": "USD"
     counted: bool = False  # `several` was said in the question ("which two places")
     post: bool = False  # "what post does she hold?" asks for a title ("Secretary for ...")
+    # Stems of the which/what phrase before any "of": "what [investment-attraction] approach".
+    described: tuple[str, ...] = ()
 
     @property
     def typed(self) -> bool:
@@ -187,6 +189,7 @@ def analyse(question: str) -> QuestionInfo:
         stems = tokenize([m[1]])[0]
         unit = stems[0] if stems else None
     heads: tuple[str, ...] = ()
+    described: tuple[str, ...] = ()
     head = None
     if m := re.search(r"\b(?:which|what)\s+(?:kinds? of |types? of |sort of )?(\w+)(?:\s+(\w+))?",
                       q):
@@ -201,8 +204,11 @@ def analyse(question: str) -> QuestionInfo:
             words = words[: words.index("of", 1)]
         phrase = [w for w in words if w not in _NUMBER_WORDS]
         # Every word of the phrase describes the asked-for thing, and its name may repeat
-        # them: "what investment-attraction approach?" → "scene investment attraction".
-        heads = tuple(dict.fromkeys([*heads, *tokenize([" ".join(phrase)])[0]]))
+        # them: "what investment-attraction approach?" → "scene investment attraction",
+        # "which field of research?" → "semiconductor-related research" (`described`:
+        # those before any "of").
+        described = tuple(tokenize([" ".join(phrase)])[0])
+        heads = tuple(dict.fromkeys([*heads, *tokenize([m[1]])[0]]))
         stems = tokenize([phrase[-1]])[0] if phrase else []
         head = stems[0] if stems else None
         # "which two places", "what kinds of facilities", "which resources": a list answer.
@@ -253,7 +259,7 @@ def analyse(question: str) -> QuestionInfo:
                                        for t in _parse(question)))
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
-                        _POST.search(q) is not None)
+                        _POST.search(q) is not None, described)
 
 
 _FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"

@@ -121,6 +121,19 @@ def _proper(text: str) -> bool:
     return len(content) >= 2 and all(text[w[0]].isupper() for w in content)
 
 
+def _list_of(info: QuestionInfo, span: Candidate, others: Sequence[Candidate]) -> bool:
+    """Whether a list span lists two or more things of the asked-for kind (any names for a
+    name question) and little else: "The He Tao Hong Kong Park and the New Tian ... City",
+    not "the advantages of cooperation between Hong Kong and Shenzhen"."""
+    kind = info.types[0]
+    items = [o for o in others if o != span and span.start <= o.start and o.end <= span.end
+             and (kind in o.kinds or kind in _NAMES and (o.kinds & _NAMES or _proper(o.text)))]
+    covered: set[int] = set()
+    for o in items:
+        covered.update(range(o.start, o.end))
+    return len(items) >= 2 and len(covered) >= 0.6 * (span.end - span.start)
+
+
 def _list_items(span: Candidate, others: Sequence[Candidate]) -> int:
     """How many items a span lists: parts joined by commas and and/or, not counting those
     inside a name it holds ("the New Tian Science and Technology City" is one item; "He Tao
@@ -290,10 +303,7 @@ class ExtractiveReader:
             listed = items >= 2
             # A quoted name ("'one country, two systems'") is a phrase too.
             phrase = info.types[0] == PHRASE and _quoted(hit.text, c)
-            if info.types[0] in cand.kinds or phrase or listed and sum(
-                    1 for o in spans if (info.types[0] in o.kinds or info.types[0] in _NAMES
-                                         and (o.kinds & _NAMES or _proper(o.text)))
-                    and c.start <= o.start and o.end <= c.end and o != c) >= 2:
+            if info.types[0] in cand.kinds or phrase or listed and _list_of(info, c, spans):
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
                 kind = 0.8
@@ -460,7 +470,7 @@ class ExtractiveReader:
             governed += 0.5
         # "What investment-attraction approach ...?" → "scene investment attraction": a span
         # that repeats the words describing the asked-for thing is such a thing.
-        described = [t for t in info.heads if t != info.head and t in idf]
+        described = [t for t in info.described if t != info.head and t in idf]
         if described and novelty > 0:
             span_terms = {w[2] for w in content}
             repeated = sum(idf[t] for t in described if t in span_terms)

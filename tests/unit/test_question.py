@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import _is_title, _list_items, _lower_case_scheme, _naming, _proper
+from rag.reader import _is_title, _list_items, _list_of, _lower_case_scheme, _naming, _proper
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -345,3 +345,24 @@ def test_and_inside_a_name_joins_no_list_and_a_plural_place_noun_asks_for_places
     assert _list_items(by_text['"One River, Two Banks" and "One Zone, Two Parks"'], spans) == 2
     assert _proper("The He Tao Hong Kong Park") and not _proper("the new land")
     assert analyse("Which two places are supplying the land?").types[0] == PLACE
+
+
+def test_the_words_describing_the_asked_for_thing() -> None:
+    info = analyse("What investment-attraction approach is Hong Kong stepping up?")
+    assert {"invest", "attract"} <= set(info.described)
+    # After "of" come the thing's domain, not its description: the answer may repeat it
+    # ("semiconductor-related research") but need not ("artificial intelligence and health").
+    info = analyse("Which two fields of international technology will the centre track?")
+    assert "technolog" not in info.described and "technolog" in info.heads
+
+
+def test_a_list_of_names_is_mostly_names() -> None:
+    sentence = ("The He Tao Hong Kong Park and the New Tian Science and Technology City provide "
+                "land, leveraging the advantages of cooperation between Hong Kong and Shenzhen.")
+    spans = candidates(sentence, 0, len(sentence))
+    by_text = {c.text: c for c in spans}
+    places = analyse("Which two places provide the land?")
+    assert _list_of(places, by_text["The He Tao Hong Kong Park and the New Tian Science and "
+                                    "Technology City"], spans)
+    assert not _list_of(places, by_text["the advantages of cooperation between Hong Kong and "
+                                        "Shenzhen"], spans)
