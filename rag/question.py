@@ -59,10 +59,11 @@ TITLE_WORDS = frozenset(
     "manager founder co-founder ceo premier judge lawmaker legislator principal editor "
     "controller convenor superintendent".split()
 )  # whole words, not stems: "legislator" is a post, "Legislative Council" is not
-# Not "role" ("what role does the city play?") nor "office" ("which office handles it?").
+# Not "role" ("what role does the city play?"), "office" ("which office handles it?") nor
+# "what is its position" (a stance).
 _POST = re.compile(r"\b(?:what|which) (?:\w+ )?(?:post|position|job|portfolio)s? "
                    r"(?:does|did|do|will|would|has|had|is|was|of)\b"
-                   r"|\bwhat (?:is|was) (?:\w+ )?(?:post|position|job|job title)\b")
+                   r"|\bwhat (?:is|was) (?:[\w']+ ){0,4}(?:post|job|job title)\b")
 
 # Things news text often names in lower case ("the elite enterprises nurturing scheme"),
 # and one is asked for by another's name ("which programme" → "... scheme").

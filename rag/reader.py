@@ -121,6 +121,19 @@ def _proper(text: str) -> bool:
     return len(content) >= 2 and all(text[w[0]].isupper() for w in content)
 
 
+_NAME_BEFORE = re.compile(r"([A-Z][\w-]*)\s*,\s*$")
+_NAME_AFTER = re.compile(r"^\s*,\s*(?:[A-Z][\w-]*\s+)*?([A-Z][\w-]*)\s*[,.]")
+
+
+def _appositive_of(sentence: str, start: int, end: int, terms: set[str]) -> bool:
+    """Whether the span is set off by a comma beside a capitalised name whose words the
+    question uses ("Professor Sun Dong, [the Secretary for ...]")."""
+    for m in (_NAME_BEFORE.search(sentence[:start]), _NAME_AFTER.match(sentence[end:])):
+        if m is not None and any(w[2] in terms for w in words(m[1])):
+            return True
+    return False
+
+
 def _list_of(info: QuestionInfo, span: Candidate, others: Sequence[Candidate]) -> bool:
     """Whether a list span lists two or more things of the asked-for kind (any names for a
     name question) and little else: "The He Tao Hong Kong Park and the New Tian ... City",
@@ -437,6 +450,10 @@ class ExtractiveReader:
             return 0.0, 0.0, 0.0, 0.0  # the span only repeats the question
         sentence = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
         offset = sent.start
+        if not info.post and _appositive_of(sentence, cand.start - offset, cand.end - offset, q):
+            # "Professor Sun Dong, [the Secretary for ...]": a span set beside a name the
+            # question says is that name again, not the other person or thing it asks for.
+            novelty *= 0.2
         sent_words = words(sentence)
         terms_at = _terms_at(sentence, info)
         inside = [

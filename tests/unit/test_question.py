@@ -19,7 +19,15 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import _is_title, _list_items, _list_of, _lower_case_scheme, _naming, _proper
+from rag.reader import (
+    _appositive_of,
+    _is_title,
+    _list_items,
+    _list_of,
+    _lower_case_scheme,
+    _naming,
+    _proper,
+)
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -366,3 +374,13 @@ def test_a_list_of_names_is_mostly_names() -> None:
                                     "Technology City"], spans)
     assert not _list_of(places, by_text["the advantages of cooperation between Hong Kong and "
                                         "Shenzhen"], spans)
+
+
+def test_a_span_beside_a_name_the_question_says_is_that_name() -> None:
+    sentence = "Professor Sun Dong, the Secretary for Innovation, spoke to the Legislative Council."
+    start = sentence.index("the Secretary")
+    end = sentence.index(", spoke")
+    assert _appositive_of(sentence, start, end, {"sun", "dong"})
+    assert not _appositive_of(sentence, start, end, {"legisl"})
+    assert analyse("What is Sun Dong's job title?").post
+    assert not analyse("What is the position of the city on tariffs?").post
