@@ -450,10 +450,11 @@ class ExtractiveReader:
             return 0.0, 0.0, 0.0, 0.0  # the span only repeats the question
         sentence = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
         offset = sent.start
-        if not info.post and _appositive_of(sentence, cand.start - offset, cand.end - offset, q):
-            # "Professor Sun Dong, [the Secretary for ...]": a span set beside a name the
-            # question says is that name again, not the other person or thing it asks for.
-            novelty *= 0.2
+        # "Professor Sun Dong, [the Secretary for ...]": a span set beside a name the question
+        # says is that name again, not the other person or thing it asks for (it sits next to
+        # the question's words, so its closeness means nothing either).
+        apposed = not info.post and _appositive_of(
+            sentence, cand.start - offset, cand.end - offset, q)
         sent_words = words(sentence)
         terms_at = _terms_at(sentence, info)
         inside = [
@@ -494,6 +495,8 @@ class ExtractiveReader:
             proximity += 0.5 * repeated / (sum(idf[t] for t in described) or 1.0)
         # Weight 1.0: the development questions (eval/dev) gain up to it and are flat above.
         score = (0.4 * novelty + 0.6 * proximity + 1.0 * governed) * length
+        if apposed:
+            score *= 0.2
         return score, novelty, proximity, governed
 
 
