@@ -26,6 +26,7 @@ from rag.sparse import words
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration.json")
 FEATURES = (
     "score", "sem_best", "lex_best", "kind", "proximity", "coverage", "margin", "typed", "lm",
+    "named",
 )
 # Two readings from different articles this close in score are "the same fact, told twice":
 # the newer article wins and both are cited.

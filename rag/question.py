@@ -167,6 +167,9 @@ class QuestionInfo:
     post: bool = False  # "what post does she hold?" asks for a title ("Secretary for ...")
     # Stems of the which/what phrase before any "of": "what [investment-attraction] approach".
     described: tuple[str, ...] = ()
+    # Stems of the names the question says ("How many hectares does [New Tian Science and
+    # Technology City] cover?"): a sentence that answers it says them too.
+    names: tuple[str, ...] = ()
 
     @property
     def typed(self) -> bool:
@@ -260,12 +263,23 @@ def analyse(question: str) -> QuestionInfo:
                                        for t in _parse(question)))
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
-                        _POST.search(q) is not None, described)
+                        _POST.search(q) is not None, described, _names(question))
 
 
 _FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"
                       r"within|since|until|of|as|about|after|before)\s+(?:which|what|whom)\b")
 _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "one", "ones"})
+
+
+# A run of capitalised words (small joining words allowed inside): a name.
+_NAME_RUN = re.compile(r"[A-Z][\w&'-]*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z][\w&'-]*)*")
+
+
+def _names(question: str) -> tuple[str, ...]:
+    """Content-word stems of the names in a question; the capitalised first word alone
+    ("Which", "How") is not a name."""
+    found = [m[0] for m in _NAME_RUN.finditer(question) if m.start() > 0 or " " in m[0]]
+    return tuple(dict.fromkeys(t for name in found for t in tokenize([name])[0]))
 
 
 def _parse(question: str) -> tuple[QuestionToken, ...]:

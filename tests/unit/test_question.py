@@ -384,3 +384,13 @@ def test_a_span_beside_a_name_the_question_says_is_that_name() -> None:
     assert not _appositive_of(sentence, start, end, {"legisl"})
     assert analyse("What is Sun Dong's job title?").post
     assert not analyse("What is the position of the city on tariffs?").post
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("How many hectares does the New Tian Science and Technology City cover?",
+     {"new", "tian", "scienc", "technolog", "citi"}),
+    ("Sun Dong said what about the plan?", {"sun", "dong"}),
+    ("Which river does it straddle?", set()),  # a capitalised first word is no name
+])
+def test_the_names_a_question_says(question: str, names: set[str]) -> None:
+    assert set(analyse(question).names) == names
