@@ -277,8 +277,10 @@ _NAME_RUN = re.compile(r"[A-Z][\w&'-]*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z][\w&'
 
 def _names(question: str) -> tuple[str, ...]:
     """Content-word stems of the names in a question; the capitalised first word alone
-    ("Which", "How") is not a name."""
-    found = [m[0] for m in _NAME_RUN.finditer(question) if m.start() > 0 or " " in m[0]]
+    ("Which", "How") is not a name, nor is a currency's ("US dollars")."""
+    found = [m[0] for m in _NAME_RUN.finditer(question)
+             if (m.start() > 0 or " " in m[0])
+             and not re.match(r"\s+dollars?\b", question[m.end():], re.IGNORECASE)]
     return tuple(dict.fromkeys(t for name in found for t in tokenize([name])[0]))
 
 

@@ -141,9 +141,19 @@ def _named(info: QuestionInfo, sent: ScoredSentence) -> float:
     the rotation and on eval/dev.)"""
     if not info.names:
         return 1.0
-    text = sent.hit.text[sent.start - sent.hit.start : sent.end - sent.hit.start]
+    # The sentence and the words before it in the passage: a name said just before
+    # ("New Tian ... Hong Kong will invite private developers") is still in view.
+    text = sent.hit.text[max(0, sent.start - sent.hit.start - 200) : sent.end - sent.hit.start]
     said = {w[2] for w in words(text)}
+    # "SAR" is said as "Special Administrative Region" as often as not.
+    for m in _CAPITALISED_RUN.finditer(text):
+        initials = "".join(w[0].lower() for w in m[0].split() if w[0].isupper())
+        said.update(initials[i:j] for i in range(len(initials))
+                    for j in range(i + 2, len(initials) + 1))
     return sum(1 for t in info.names if t in said) / len(info.names)
+
+
+_CAPITALISED_RUN = re.compile(r"[A-Z]\w*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z]\w*)+")
 
 
 def _list_of(info: QuestionInfo, span: Candidate, others: Sequence[Candidate]) -> bool:

@@ -20,14 +20,17 @@ from rag.question import (
     analyse,
 )
 from rag.reader import (
+    ScoredSentence,
     _appositive_of,
     _is_title,
     _list_items,
     _list_of,
     _lower_case_scheme,
+    _named,
     _naming,
     _proper,
 )
+from rag.retrieval import Hit
 from rag.spans import candidates, clear_cache, lemmas, prepare
 
 
@@ -394,3 +397,16 @@ def test_a_span_beside_a_name_the_question_says_is_that_name() -> None:
 ])
 def test_the_names_a_question_says(question: str, names: set[str]) -> None:
     assert set(analyse(question).names) == names
+
+
+def test_a_currency_is_not_a_name_and_an_acronym_is_said_by_its_words() -> None:
+    assert analyse("What is the grant worth in US dollars?").names == ()
+    info = analyse("How much is the SAR government setting aside?")
+    text = "The Hong Kong Special Administrative Region government will earmark HK$1 billion."
+    hit = Hit(id=1, chunk_id="a#0", source="a.txt", start=0, end=len(text), text=text,
+              title=None, published=None, score=1.0)
+    assert _named(info, ScoredSentence(hit, 0, len(text), 1.0, 1.0, 1.0)) == 1.0
+    other = "Shenzhen will earmark HK$2 billion."
+    hit = Hit(id=2, chunk_id="b#0", source="b.txt", start=0, end=len(other), text=other,
+              title=None, published=None, score=1.0)
+    assert _named(info, ScoredSentence(hit, 0, len(other), 1.0, 1.0, 1.0)) == 0.0
