@@ -40,7 +40,9 @@ GENERIC_ORG_HEADS = _stems(
 _PERSON_NOUNS = (
     r"person|official|professor|secretary|minister|president|chairman|chair|director|chief|"
     r"executive|leader|spokesman|spokeswoman|spokesperson|lawmaker|scientist|expert|founder|"
-    r"head|ceo|economist|analyst|mayor|governor|who"
+    r"head|ceo|economist|analyst|mayor|governor|legislator|politician|councillor|councilor|"
+    r"commissioner|photographer|journalist|reporter|author|writer|architect|engineer|"
+    r"researcher|investor|developer|winner|candidate|judge|who"
 )
 _PLACE_NOUNS = (
     r"place|area|district|location|city|town|country|region|site|river|port|park|zone|border|"

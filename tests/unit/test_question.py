@@ -48,6 +48,8 @@ from rag.spans import candidates, clear_cache, lemmas, prepare
         ("Where will the museum be built?", PLACE),
         ("Which university runs the lab?", ORG),
         ("Who chairs the committee?", PERSON),
+        ("Which legislator moved the motion?", PERSON),
+        ("Which photographer took the picture?", PERSON),
         ("What is the name of the new scheme?", NAME),
         ("What is the slogan of the campaign?", NAME),
         ("In which government spending plan was the money announced?", NAME),  # not ORG
