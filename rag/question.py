@@ -101,15 +101,16 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
      (DATE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PLACE_NOUNS})s?\b|\bwhere\b"), (PLACE,)),
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_ORG_NOUNS})\b"), (ORG,)),
-    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b|\bwho(?:m|se)?\b"),
-     (PERSON, ORG)),
+    # "Who" may be answered by an organisation; "which legislator" only by a person.
+    (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b"), (PERSON,)),
+    (re.compile(r"\bwho(?:m|se)?\b"), (PERSON, ORG)),
     (re.compile(rf"\bwhat (?:is|was|are|were) (?:the |its |their )?(?:name|title|called|slogan|"
                 rf"motto|nickname)\b|\bwhat is .* "
                 rf"called\b|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
-    ((PLACE,), _stems(_PLACE_NOUNS)), ((ORG,), ORG_HEADS), ((PERSON, ORG), _stems(_PERSON_NOUNS)),
+    ((PLACE,), _stems(_PLACE_NOUNS)), ((ORG,), ORG_HEADS), ((PERSON,), _stems(_PERSON_NOUNS)),
     ((NAME,), _stems(_NAME_NOUNS)),
 ]
 
