@@ -247,7 +247,9 @@ def analyse(question: str) -> QuestionInfo:
         several, said = _NUMBER_WORDS.index(m[1]) + 1, True
     stranded = None
     if m := re.search(r"\b(for|to|with|on|in|into|from|about|by|at|of|as)\s*\?*\s*$", q):
-        if wh_match and wh_match[1] in ("what", "which", "who", "whom"):
+        # "... the motion that Sun Dong spoke [on]?": a relative clause keeps its own.
+        if wh_match and wh_match[1] in ("what", "which", "who", "whom") and not re.search(
+                r"\b(?:that|which|who|whom)\b", q[wh_match.end() : m.start()]):
             stranded = m[1]
     elif _HOW_DESCRIBED.search(q):
         stranded = "as"

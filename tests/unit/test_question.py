@@ -262,6 +262,7 @@ def test_a_name_shaped_like_a_place_is_a_place_not_a_person() -> None:
     ("Once built, from which port will the ships sail?", "from"),
     ("Which river does the zone straddle?", None),
     ("What is the floor leased for?", "for"),  # stranded at the end, as before
+    ("Which legislator moved the motion that she spoke on?", None),  # the clause's own
 ])
 def test_a_preposition_put_before_which_or_what_is_the_answers_preposition(
         question: str, preposition: str | None) -> None:
