@@ -113,7 +113,11 @@ def fit_calibration(
         raise ValueError("no rows to fit a calibration on")
     # Off-topic examples teach the logistic model what "not about these articles" looks
     # like; the threshold below is still chosen on the gold rows alone.
-    fit_rows = [*rows, *((f, 0.0, False) for f in off_topic)]
+    # A question the reader found nothing for is abstained whatever the model says: its
+    # all-zero features would only be an outlier pulling the weights, so it is left out.
+    fit_rows = [r for r in [*rows, *((f, 0.0, False) for f in off_topic)] if r[0]]
+    if not fit_rows:
+        raise ValueError("no rows with a proposed answer to fit a calibration on")
     x = np.array([[float(f.get(k, 0.0)) for k in FEATURES] for f, _, _ in fit_rows])
     y = np.array([1.0 if ok and f1 >= 0.5 else 0.0 for _, f1, ok in fit_rows])
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -139,17 +143,17 @@ def fit_calibration(
     weights = {k: float(w[i] / std[i]) for i, k in enumerate(FEATURES)}
     bias = float(b - np.sum(w * mean / std))
     calib = Calibration(weights=weights, bias=bias, fitted_on=note)
-    conf = np.array([calib.confidence(f) for f, _, _ in rows])
+    conf = np.array([calib.confidence(f) if f else -1.0 for f, _, _ in rows])
     gains = np.array([f1 for _, f1, _ in rows])
     unanswerable = np.array([0.0 if ok else 1.0 for _, _, ok in rows])
     best_t, best_u = 0.5, -1.0
-    for t in sorted(set(np.round(conf, 4)) | {0.0, 1.01}):
+    for t in sorted(set(np.round(conf[conf >= 0], 4)) | {0.0, 1.01}):
         answered = conf >= t
         utility = float(np.mean(np.where(answered, gains, unanswerable)))
         if utility > best_u + 1e-9:
             best_t, best_u = float(t), utility
     # Put the threshold midway to the next confidence below it, so it is not razor-thin.
-    below = conf[conf < best_t]
+    below = conf[(conf < best_t) & (conf >= 0)]
     if len(below):
         best_t = float((best_t + below.max()) / 2)
     calib.threshold = best_t

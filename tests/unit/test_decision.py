@@ -113,6 +113,25 @@ def test_fit_calibration_separates_and_sets_a_useful_threshold() -> None:
     assert calib.metrics["train_overall_f1"] == pytest.approx(1.0)
 
 
+def test_questions_without_a_proposed_answer_do_not_pull_the_fit() -> None:
+    rows = []
+    for i in range(40):
+        good = i % 2 == 0
+        rows.append(({"lex_best": 0.8 if good else 0.3, "kind": 1.0}, 1.0 if good else 0.0, good))
+    plain = fit_calibration(rows)
+    # Unanswerable questions the reader proposed nothing for: always abstentions, and no
+    # evidence about where the line between right and wrong proposals lies.
+    empty: list[tuple[dict[str, float], float, bool]] = [({}, 0.0, False)] * 10
+    with_empty = fit_calibration(rows + empty)
+    assert with_empty.weights == pytest.approx(plain.weights)
+    assert with_empty.bias == pytest.approx(plain.bias)
+    assert 0.0 <= with_empty.threshold <= 1.0
+    # They still count as abstentions in the score the threshold maximises.
+    assert with_empty.metrics["train_overall_f1"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no rows with a proposed answer"):
+        fit_calibration(empty)
+
+
 def test_calibration_is_stored_per_reader(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json"
     Calibration(weights={"kind": 2.0}, bias=-1.0, threshold=0.3).save("extractive", path)

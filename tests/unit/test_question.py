@@ -23,6 +23,8 @@ from rag.reader import (
     ScoredSentence,
     _appositive_of,
     _is_title,
+    _other_kind_of_name,
+    _states_date_parts,
     _list_items,
     _list_of,
     _lower_case_scheme,
@@ -145,6 +147,11 @@ def test_questions_asking_for_several_things(question: str, several: int) -> Non
     ("What is the size of the industrial estate?", "QUANTITY"),
     ("What is the total spending in the budget?", "MONEY"),
     ("What is the grant worth in US dollars?", "MONEY"),
+    ("What is the annual budget of the museum?", "MONEY"),
+    ("What will the estimated cost be?", "MONEY"),
+    ("What is the budget speech about?", "PHRASE"),  # "budget" names the speech
+    ("What will the new company be called?", "NAME"),
+    ("What was the bridge named after?", "PHRASE"),  # a person or thing, not a name
     ("What period does the plan cover?", "DURATION"),
 ])
 def test_amount_questions_without_how_are_typed(question: str, kind: str) -> None:
@@ -413,3 +420,24 @@ def test_a_currency_is_not_a_name_and_an_acronym_is_said_by_its_words() -> None:
     hit = Hit(id=2, chunk_id="b#0", source="b.txt", start=0, end=len(other), text=other,
               title=None, published=None, score=1.0)
     assert _named(info, ScoredSentence(hit, 0, len(other), 1.0, 1.0, 1.0)) == 0.0
+
+
+def test_a_day_of_the_month_with_an_ordinal_states_the_day() -> None:
+    assert _states_date_parts("February 4th", frozenset({"day"}))
+    assert _states_date_parts("the 4th of February", frozenset({"day"}))
+    assert not _states_date_parts("February", frozenset({"day"}))
+
+
+def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> None:
+    sentence = "The Hong Kong SAR government and the Legislative Council met Qin Sizhao in Shenzhen."
+    by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
+    legislator = analyse("Which legislator moved the motion?")
+    company = analyse("Which company won the tender?")
+    government = analyse("Which government ran the tender?")
+    who = analyse("Who ran the tender?")
+    assert _other_kind_of_name(legislator, by_text["Shenzhen"])
+    assert _other_kind_of_name(legislator, by_text["the Legislative Council"])
+    assert not _other_kind_of_name(legislator, by_text["Qin Sizhao"])
+    assert _other_kind_of_name(company, by_text["Shenzhen"])
+    assert not _other_kind_of_name(government, by_text["Shenzhen"])  # a city's government
+    assert not _other_kind_of_name(who, by_text["Shenzhen"])
