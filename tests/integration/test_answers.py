@@ -313,6 +313,23 @@ NEW_ARTICLES = [
         ),
         id="harbour",
     ),
+    pytest.param(
+        "date 2026-09-10 Tsuen Wan sports centre contract awarded\n\n"
+        "The Tsuen Wan District Council awarded the contract to build a new sports centre on "
+        "September 3rd, with steel for the frame coming from Shenzhen. A new company called "
+        "Harbour Leisure Limited will run the centre, which will have an annual budget of "
+        "about HK$40 million.",
+        "sports_2026-09-10.txt",
+        (
+            # A day of the month with an ordinal states the day.
+            ("On which day was the Tsuen Wan sports centre contract awarded?", "September 3rd"),
+            # "What will it be called?" asks for a name; "the annual budget of" for money.
+            ("What will the company running the Tsuen Wan sports centre be called?",
+             "Harbour Leisure Limited"),
+            ("What is the annual budget of the Tsuen Wan sports centre?", "HK$40 million"),
+        ),
+        id="sports",
+    ),
 ]
 
 
@@ -324,3 +341,21 @@ def test_new_articles_are_read(real_seed_index_dir: Path, real_embedder: Embedde
     complements, prepositions, posts and schemes, each read from a new article."""
     with _seeds_plus(real_seed_index_dir, real_embedder, tmp_path, article, source) as qa:
         _assert_answers_contain(qa, cases)
+
+
+def test_a_place_or_a_council_is_not_offered_as_a_person_or_a_company(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    """The article names no legislator and no steel company: a district council or a city
+    may not stand in for a person, nor a city for a company (either may for "who")."""
+    article, source, _ = NEW_ARTICLES[-1].values
+    with _seeds_plus(real_seed_index_dir, real_embedder, tmp_path, article, source) as qa:
+        for question, not_it in (
+            ("Which legislator awarded the Tsuen Wan sports centre contract?",
+             ("Council", "Shenzhen")),
+            ("Which company supplied the steel for the Tsuen Wan sports centre?", ("Shenzhen",)),
+        ):
+            texts = [r.text for r in qa.trace(question).readings]
+            assert not any(n in t for t in texts for n in not_it), (question, texts)
+        who = qa.trace("Who awarded the Tsuen Wan sports centre contract?").readings
+        assert who and "Tsuen Wan District Council" in who[0].text
