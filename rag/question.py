@@ -85,9 +85,9 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bhow much (?:money|funding|cash|capital)\b"
                 r"|\bhow much (?:will|did|does|is|was|has|have|would|are)\b.*\b(?:cost|spend|"
                 r"spent|earmark|allocat|budget|invest|fund|pay|paid|set aside|put|give|raise|worth)"
-                r"|\bwhat (?:is|was|will be) the (?:total |annual |overall |estimated )?(?:cost|price"
-                r"|budget|amount|sum|value|spending|expenditure)\b(?=\s+(?:of|for|in|on|to)\b"
-                r"|\s*\?|\s*$)"
+                r"|\bwhat (?:is|was|will be) the (?:total |annual |overall |estimated )?"
+                r"(?:cost|price|budget|amount|sum|value|spending|expenditure)\b"
+                r"(?=\s+(?:of|for|in|on|to)\b|\s*\?|\s*$)"
                 r"|\bhow much\b.*\b(?:cost|budget|earmark|allocat|fund)|\bwhat (?:sum|amount)\b"
                 r"|\bhow much\b.*\$|\bwhat (?:is|was|are|were) .* worth\b"
                 r"|\bwhat (?:will|would|does|did|do)\b.*\bcost\b"), (MONEY,)),
@@ -108,7 +108,8 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bwho(?:m|se)?\b"), (PERSON, ORG)),
     (re.compile(rf"\bwhat (?:is|was|are|were) (?:the |its |their )?(?:name|title|called|slogan|"
                 rf"motto|nickname)\b|\bwhat (?:is|are|was|were|will|would) .*\b(?:be )?"
-                rf"(?:called|named)\b(?!\s+after)|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
+                rf"(?:called|named)\b(?!\s+after)"
+                rf"|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [

@@ -66,6 +66,15 @@ _PLACE_AS_ORG = frozenset(tokenize([
     "government administration authority side city state country region economy "
     "municipality jurisdiction"
 ])[0])
+# Organisations of different sorts: a name ending in a noun of one sort ("the Innovation and
+# Technology Bureau") is not what "which company ...?" asks for. Generic nouns ("which
+# organisation / body ...?") and nouns of no sort here accept any organisation.
+_ORG_SORTS = tuple(frozenset(tokenize([nouns])[0]) for nouns in (
+    "company firm corporation developer limited ltd holdings enterprise",
+    "government bureau ministry department council authority commission administration "
+    "legislature office",
+    "university college school",
+))
 # Kinds the regular expressions find reliably on their own (other names need the parse;
 # places have a shape: "Yuen Long InnoPark", "Shenzhen Bay Port"). Organisations by shape
 # were tried too: eval/dev gained nothing at sentence level past the first pick.
@@ -98,14 +107,20 @@ _BARE_DOLLAR = re.compile(r"(?<![A-Za-z])\$")
 
 
 def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
-    """Whether a name the tagger did not call the asked-for kind is surely not one: a place
-    ("Hong Kong SAR") for "which legislator / company / university ...?", or a name ending
-    in an organisation noun ("Legislative Council") for "which legislator ...?". "Who" may
+    """Whether a name is surely not the asked-for kind of thing, whatever the tagger said: a
+    place ("Hong Kong SAR") for "which legislator / company / university ...?", a name
+    ending in an organisation noun ("Legislative Council") for "which legislator ...?", or
+    in another sort of organisation's ("... Bureau") for "which company ...?". "Who" may
     still mean a government."""
-    if info.wh == "who" or PERSON in cand.kinds:
+    tokens = words(cand.text)
+    if info.wh == "who" or PERSON in cand.kinds or not tokens:
         return False
-    if info.types[0] == PERSON and words(cand.text)[-1][2] in ORG_HEADS:
+    last = tokens[-1][2]
+    if info.types[0] == PERSON and last in ORG_HEADS:
         return True
+    if info.types[0] == ORG and any(info.head in sort and last not in sort and any(
+            last in other for other in _ORG_SORTS) for sort in _ORG_SORTS):
+        return True  # "which company ...?" → not "the Innovation and Technology Bureau"
     if cand.kinds & _NAMES != {PLACE}:
         return False
     return info.types[0] == PERSON or (info.types[0] == ORG and info.head is not None
@@ -362,6 +377,8 @@ class ExtractiveReader:
             listed = items >= 2
             # A quoted name ("'one country, two systems'") is a phrase too.
             phrase = info.types[0] == PHRASE and quoted
+            if info.types[0] in cand.kinds and _other_kind_of_name(info, cand):
+                continue
             if info.types[0] in cand.kinds or phrase or listed and _list_of(info, c, spans):
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):

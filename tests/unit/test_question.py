@@ -23,17 +23,17 @@ from rag.reader import (
     ScoredSentence,
     _appositive_of,
     _is_title,
-    _other_kind_of_name,
-    _states_date_parts,
     _list_items,
     _list_of,
     _lower_case_scheme,
     _named,
     _naming,
+    _other_kind_of_name,
     _proper,
+    _states_date_parts,
 )
 from rag.retrieval import Hit
-from rag.spans import candidates, clear_cache, lemmas, prepare
+from rag.spans import Candidate, candidates, clear_cache, lemmas, prepare
 
 
 @pytest.mark.parametrize(
@@ -429,7 +429,8 @@ def test_a_day_of_the_month_with_an_ordinal_states_the_day() -> None:
 
 
 def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> None:
-    sentence = "The Hong Kong SAR government and the Legislative Council met Qin Sizhao in Shenzhen."
+    sentence = ("The Hong Kong SAR government and the Legislative Council met Qin Sizhao in "
+                "Shenzhen.")
     by_text = {c.text: c for c in candidates(sentence, 0, len(sentence))}
     legislator = analyse("Which legislator moved the motion?")
     company = analyse("Which company won the tender?")
@@ -441,3 +442,13 @@ def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> 
     assert _other_kind_of_name(company, by_text["Shenzhen"])
     assert not _other_kind_of_name(government, by_text["Shenzhen"])  # a city's government
     assert not _other_kind_of_name(who, by_text["Shenzhen"])
+
+    def org(text: str) -> Candidate:
+        return Candidate(0, len(text), text, frozenset({ORG, NAME}))
+
+    bureau = org("The Innovation and Technology Bureau")
+    assert _other_kind_of_name(company, bureau)
+    assert not _other_kind_of_name(company, org("Harbour Leisure Limited"))
+    assert _other_kind_of_name(analyse("Which university runs the lab?"), bureau)
+    assert not _other_kind_of_name(analyse("Which organisation runs the lab?"), bureau)
+    assert not _other_kind_of_name(analyse("Which think tank runs the lab?"), bureau)
