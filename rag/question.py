@@ -112,8 +112,9 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
                 rf"|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
+PLACE_HEADS = _stems(_PLACE_NOUNS)
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
-    ((PLACE,), _stems(_PLACE_NOUNS)), ((ORG,), ORG_HEADS), ((PERSON,), _stems(_PERSON_NOUNS)),
+    ((PLACE,), PLACE_HEADS), ((ORG,), ORG_HEADS), ((PERSON,), _stems(_PERSON_NOUNS)),
     ((NAME,), _stems(_NAME_NOUNS)),
 ]
 

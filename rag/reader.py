@@ -34,6 +34,7 @@ from rag.question import (
     PERSON,
     PHRASE,
     PLACE,
+    PLACE_HEADS,
     QUANTITY,
     REASON,
     SCHEME_HEADS,
@@ -110,17 +111,20 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     """Whether a name is surely not the asked-for kind of thing, whatever the tagger said: a
     place ("Hong Kong SAR") for "which legislator / company / university ...?", a name
     ending in an organisation noun ("Legislative Council") for "which legislator ...?", or
-    in another sort of organisation's ("... Bureau") for "which company ...?". "Who" may
-    still mean a government."""
+    in another sort of organisation's or a place's ("... Bureau", "... City") for "which
+    company ...?". "Who" may still mean a government."""
     tokens = words(cand.text)
     if info.wh == "who" or PERSON in cand.kinds or not tokens:
         return False
     last = tokens[-1][2]
     if info.types[0] == PERSON and last in ORG_HEADS:
         return True
-    if info.types[0] == ORG and any(info.head in sort and last not in sort and any(
-            last in other for other in _ORG_SORTS) for sort in _ORG_SORTS):
-        return True  # "which company ...?" → not "the Innovation and Technology Bureau"
+    for sort in _ORG_SORTS:
+        if info.types[0] == ORG and info.head in sort and last not in sort and (
+                last in PLACE_HEADS or any(last in other for other in _ORG_SORTS)):
+            # "which company ...?" → not "the Innovation and Technology Bureau", nor "the
+            # New Tian Science and Technology City"
+            return True
     if cand.kinds & _NAMES != {PLACE}:
         return False
     return info.types[0] == PERSON or (info.types[0] == ORG and info.head is not None

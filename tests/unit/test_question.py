@@ -449,6 +449,7 @@ def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> 
     bureau = org("The Innovation and Technology Bureau")
     assert _other_kind_of_name(company, bureau)
     assert not _other_kind_of_name(company, org("Harbour Leisure Limited"))
+    assert _other_kind_of_name(company, org("the New Tian Science and Technology City"))
     assert _other_kind_of_name(analyse("Which university runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which organisation runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which think tank runs the lab?"), bureau)
