@@ -143,17 +143,18 @@ def fit_calibration(
     weights = {k: float(w[i] / std[i]) for i, k in enumerate(FEATURES)}
     bias = float(b - np.sum(w * mean / std))
     calib = Calibration(weights=weights, bias=bias, fitted_on=note)
+    proposed = np.array([bool(f) for f, _, _ in rows])  # nothing proposed: always abstained
     conf = np.array([calib.confidence(f) if f else -1.0 for f, _, _ in rows])
     gains = np.array([f1 for _, f1, _ in rows])
     unanswerable = np.array([0.0 if ok else 1.0 for _, _, ok in rows])
     best_t, best_u = 0.5, -1.0
-    for t in sorted(set(np.round(conf[conf >= 0], 4)) | {0.0, 1.01}):
+    for t in sorted(set(np.round(conf[proposed], 4)) | {0.0, 1.01}):
         answered = conf >= t
         utility = float(np.mean(np.where(answered, gains, unanswerable)))
         if utility > best_u + 1e-9:
             best_t, best_u = float(t), utility
     # Put the threshold midway to the next confidence below it, so it is not razor-thin.
-    below = conf[(conf < best_t) & (conf >= 0)]
+    below = conf[(conf < best_t) & proposed]
     if len(below):
         best_t = float((best_t + below.max()) / 2)
     calib.threshold = best_t

@@ -113,6 +113,21 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
 ]
 
 PLACE_HEADS = _stems(_PLACE_NOUNS)
+# A country, city or region is not a person, a company or a university; it does stand for
+# its government ("which government ...?" → "Hong Kong").
+PLACE_AS_ORG_HEADS = _stems(
+    "government|administration|authority|side|city|state|country|region|economy|"
+    "municipality|jurisdiction"
+)
+# Organisations of different sorts: a name ending in a noun of one sort ("the Innovation and
+# Technology Bureau") is not what "which company ...?" asks for. Generic nouns ("which
+# organisation / body ...?") and nouns of no sort here accept any organisation.
+ORG_SORTS = tuple(_stems(nouns) for nouns in (
+    "company|firm|corporation|developer|limited|ltd|holdings|enterprise",
+    "government|bureau|ministry|department|council|authority|commission|administration|"
+    "legislature|office",
+    "university|college|school",
+))
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
     ((PLACE,), PLACE_HEADS), ((ORG,), ORG_HEADS), ((PERSON,), _stems(_PERSON_NOUNS)),
     ((NAME,), _stems(_NAME_NOUNS)),

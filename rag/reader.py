@@ -30,10 +30,12 @@ from rag.question import (
     NAME_RUN,
     ORG,
     ORG_HEADS,
+    ORG_SORTS,
     PERCENT,
     PERSON,
     PHRASE,
     PLACE,
+    PLACE_AS_ORG_HEADS,
     PLACE_HEADS,
     QUANTITY,
     REASON,
@@ -52,7 +54,7 @@ from rag.spans import (
     pattern_kinds,
     prepare,
 )
-from rag.sparse import tokenize, words
+from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
 # A typed question's sentence gains this when it states that kind of thing at all: the
@@ -60,22 +62,6 @@ QueryEncoder = Callable[[str], np.ndarray]
 _TYPE_FIT = 0.2
 # A plain phrase's fit to a who-question: eval/dev gains at 0.5, not at 0.3-0.4.
 _WHO_PHRASE = 0.5
-# A country, city or region (a GPE to the tagger, which names them reliably) is not a
-# person, a company or a university; it does stand for its government ("which government
-# ...?" → "Hong Kong").
-_PLACE_AS_ORG = frozenset(tokenize([
-    "government administration authority side city state country region economy "
-    "municipality jurisdiction"
-])[0])
-# Organisations of different sorts: a name ending in a noun of one sort ("the Innovation and
-# Technology Bureau") is not what "which company ...?" asks for. Generic nouns ("which
-# organisation / body ...?") and nouns of no sort here accept any organisation.
-_ORG_SORTS = tuple(frozenset(tokenize([nouns])[0]) for nouns in (
-    "company firm corporation developer limited ltd holdings enterprise",
-    "government bureau ministry department council authority commission administration "
-    "legislature office",
-    "university college school",
-))
 # Kinds the regular expressions find reliably on their own (other names need the parse;
 # places have a shape: "Yuen Long InnoPark", "Shenzhen Bay Port"). Organisations by shape
 # were tried too: eval/dev gained nothing at sentence level past the first pick.
@@ -119,16 +105,16 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     last = tokens[-1][2]
     if info.types[0] == PERSON and last in ORG_HEADS:
         return True
-    for sort in _ORG_SORTS:
-        if info.types[0] == ORG and info.head in sort and last not in sort and (
-                last in PLACE_HEADS or any(last in other for other in _ORG_SORTS)):
-            # "which company ...?" → not "the Innovation and Technology Bureau", nor "the
-            # New Tian Science and Technology City"
-            return True
+    asked = next((sort for sort in ORG_SORTS if info.head in sort), None)
+    if info.types[0] == ORG and asked is not None and last not in asked and (
+            last in PLACE_HEADS or any(last in sort for sort in ORG_SORTS)):
+        # "which company ...?" → not "the Innovation and Technology Bureau", nor "the New
+        # Tian Science and Technology City"
+        return True
     if cand.kinds & _NAMES != {PLACE}:
         return False
     return info.types[0] == PERSON or (info.types[0] == ORG and info.head is not None
-                                       and info.head not in _PLACE_AS_ORG)
+                                       and info.head not in PLACE_AS_ORG_HEADS)
 
 
 def _states_date_parts(text: str, parts: frozenset[str]) -> bool:
@@ -381,15 +367,14 @@ class ExtractiveReader:
             listed = items >= 2
             # A quoted name ("'one country, two systems'") is a phrase too.
             phrase = info.types[0] == PHRASE and quoted
-            if info.types[0] in cand.kinds and _other_kind_of_name(info, cand):
+            if info.types[0] in _NAMES and cand.kinds & _NAMES and _other_kind_of_name(
+                    info, cand):
                 continue
             if info.types[0] in cand.kinds or phrase or listed and _list_of(info, c, spans):
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
                 kind = 0.8
             elif info.types[0] in _NAMES and cand.kinds & _NAMES:
-                if _other_kind_of_name(info, cand):
-                    continue
                 # The small NER model confuses places, people and organisations
                 # ("Yuen Long InnoPark" as a person): a proper name still half-fits.
                 kind = 0.6

@@ -102,11 +102,14 @@ def test_invariants_catch_a_quote_that_is_not_in_the_document() -> None:
         check_invariants(null_but_answerable, TEXTS.get)
 
 
+def _alternating_rows(bad_lex: float) -> list[tuple[dict[str, float], float, bool]]:
+    """40 rows, right and wrong proposals in turn, told apart by lex_best alone."""
+    return [({"lex_best": 0.8 if i % 2 == 0 else bad_lex, "kind": 1.0},
+             1.0 if i % 2 == 0 else 0.0, i % 2 == 0) for i in range(40)]
+
+
 def test_fit_calibration_separates_and_sets_a_useful_threshold() -> None:
-    rows = []
-    for i in range(40):
-        good = i % 2 == 0
-        rows.append(({"lex_best": 0.8 if good else 0.1, "kind": 1.0}, 1.0 if good else 0.0, good))
+    rows = _alternating_rows(bad_lex=0.1)
     calib = fit_calibration(rows)
     assert calib.confidence({"lex_best": 0.8, "kind": 1.0}) >= calib.threshold
     assert calib.confidence({"lex_best": 0.1, "kind": 1.0}) < calib.threshold
@@ -114,10 +117,7 @@ def test_fit_calibration_separates_and_sets_a_useful_threshold() -> None:
 
 
 def test_questions_without_a_proposed_answer_do_not_pull_the_fit() -> None:
-    rows = []
-    for i in range(40):
-        good = i % 2 == 0
-        rows.append(({"lex_best": 0.8 if good else 0.3, "kind": 1.0}, 1.0 if good else 0.0, good))
+    rows = _alternating_rows(bad_lex=0.3)
     plain = fit_calibration(rows)
     # Unanswerable questions the reader proposed nothing for: always abstentions, and no
     # evidence about where the line between right and wrong proposals lies.
