@@ -100,7 +100,7 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     in another sort of organisation's or a place's ("... Bureau", "... City") for "which
     company ...?". "Who" may still mean a government."""
     tokens = words(cand.text)
-    if info.wh == "who" or PERSON in cand.kinds or not tokens:
+    if info.wh in ("who", "whom", "whose") or PERSON in cand.kinds or not tokens:
         return False
     last = tokens[-1][2]
     if info.types[0] == PERSON and last in ORG_HEADS:

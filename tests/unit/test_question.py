@@ -442,6 +442,8 @@ def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> 
     assert _other_kind_of_name(company, by_text["Shenzhen"])
     assert not _other_kind_of_name(government, by_text["Shenzhen"])  # a city's government
     assert not _other_kind_of_name(who, by_text["Shenzhen"])
+    whom = analyse("Whom did the council hire?")
+    assert not _other_kind_of_name(whom, by_text["the Legislative Council"])
 
     def org(text: str) -> Candidate:
         return Candidate(0, len(text), text, frozenset({ORG, NAME}))
