@@ -106,8 +106,11 @@ def fit_calibration(
     """Fit weights and threshold on (features, answer F1, answerable) rows.
 
     The logistic model predicts "the proposed answer is right" (F1 >= 0.5 on an answerable
-    question). The threshold then maximises the SQuAD 2.0-style score on the same rows:
-    answering earns the answer's F1, abstaining earns 1 on an unanswerable question.
+    question). The threshold then maximises, on the same rows, the SQuAD 2.0-style score
+    (answering earns the answer's F1, abstaining earns 1 on an unanswerable question) plus
+    the abstention F1: the score alone is indifferent to abstaining on an answerable question
+    it would answer wrongly, so on a flat stretch it could pick a threshold that abstains on
+    many answerable questions, and a small change of features moved it there.
     """
     if not rows:
         raise ValueError("no rows to fit a calibration on")
@@ -147,19 +150,29 @@ def fit_calibration(
     conf = np.array([calib.confidence(f) if f else -1.0 for f, _, _ in rows])
     gains = np.array([f1 for _, f1, _ in rows])
     unanswerable = np.array([0.0 if ok else 1.0 for _, _, ok in rows])
-    best_t, best_u = 0.5, -1.0
+    best_t, best_u, best_overall = 0.5, -1.0, 0.0
     for t in sorted(set(np.round(conf[proposed], 4)) | {0.0, 1.01}):
         answered = conf >= t
-        utility = float(np.mean(np.where(answered, gains, unanswerable)))
+        overall = float(np.mean(np.where(answered, gains, unanswerable)))
+        utility = overall + _abstention_f1(~answered, unanswerable > 0)
         if utility > best_u + 1e-9:
-            best_t, best_u = float(t), utility
+            best_t, best_u, best_overall = float(t), utility, overall
     # Put the threshold midway to the next confidence below it, so it is not razor-thin.
     below = conf[(conf < best_t) & proposed]
     if len(below):
         best_t = float((best_t + below.max()) / 2)
     calib.threshold = best_t
-    calib.metrics = {"train_overall_f1": round(best_u, 4), "n": len(rows)}
+    calib.metrics = {"train_overall_f1": round(best_overall, 4),
+                     "train_abstention_f1": round(best_u - best_overall, 4), "n": len(rows)}
     return calib
+
+
+def _abstention_f1(abstained: np.ndarray, unanswerable: np.ndarray) -> float:
+    """F1 of abstaining as the detection of unanswerable questions (0.0 when undefined)."""
+    tp = float(np.sum(abstained & unanswerable))
+    if tp == 0:
+        return 0.0
+    return 2 * tp / (float(np.sum(abstained)) + float(np.sum(unanswerable)))
 
 
 def _cite(reading: Reading, document_text: DocumentText, *, start: int, end: int) -> Citation:

@@ -249,6 +249,13 @@ def analyse(question: str) -> QuestionInfo:
     # "which authority across the border is ..." and "... meets which corridor?" need the
     # parse: the noun that which/what determines is the asked-for thing.
     parsed = _determined_noun(question)
+    called = parsed is None and _CALLED.search(q) is not None
+    if called:
+        # "What will the dedicated [company] for developing New Tian be called?": the
+        # asked-for thing is the one being named, so its name is a company's. It is the
+        # first noun that is not part of a compound ("sports [stadium]").
+        parsed = next(((t.lower, False) for t in _parse(question)
+                       if t.pos == "NOUN" and t.dep != "compound"), None)
     if parsed is not None:
         noun, plural_noun = parsed
         stems = tokenize([noun])[0]
@@ -260,6 +267,9 @@ def analyse(question: str) -> QuestionInfo:
         # "Which government spending [plan]": the asked-for noun decides the kind, not a
         # modifier the pattern above caught ("government").
         types = next((kinds for kinds, nouns in _NOUN_CLASSES if head in nouns), types)
+        if called and types[0] != NAME:
+            # "What will the company be called?": an organisation's name, or at least a name.
+            types = (types[0], NAME)
     if not said and (m := _COUNTED.search(q)):
         # "Which two slogans describe ...": no auxiliary for the phrase pattern, and the
         # small parser misattaches a which followed by a number.
@@ -288,6 +298,12 @@ def analyse(question: str) -> QuestionInfo:
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
                         _POST.search(q) is not None, described, _names(question))
+
+
+# "what will the dedicated company for ... be called?": a question about how a thing the
+# question describes is named.
+_CALLED = re.compile(r"\bwhat (?:is|are|was|were|will|would|should|shall) (?:the|its|their|this|"
+                     r"that|a|an) .*\b(?:called|named)\b(?!\s+after)")
 
 
 _FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"

@@ -106,7 +106,7 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     if info.types[0] == PERSON and last in ORG_HEADS:
         return True
     asked = next((sort for sort in ORG_SORTS if info.head in sort), None)
-    if info.types[0] == ORG and asked is not None and last not in asked and (
+    if ORG in info.types and asked is not None and last not in asked and (
             last in PLACE_HEADS or any(last in sort for sort in ORG_SORTS)):
         # "which company ...?" → not "the Innovation and Technology Bureau", nor "the New
         # Tian Science and Technology City"
@@ -115,6 +115,24 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
         return False
     return info.types[0] == PERSON or (info.types[0] == ORG and info.head is not None
                                        and info.head not in PLACE_AS_ORG_HEADS)
+
+
+# "Who is Kenny Shui?": a question about who someone is, which a post answers.
+_IDENTITY = re.compile(r"\s*(?i:who (?:is|was|are|were) (?:mr\.? |ms\.? |dr\.? |professor )?)[A-Z]")
+# The capitalised words right after a span: "[2026-27] Budget released on Wednesday".
+_NAMED_BY_DATE = re.compile(r"(?:\s+(?:of\s+|and\s+)?[A-Z][\w'-]*)+")
+
+
+def _dates_a_name(info: QuestionInfo, after: str) -> bool:
+    """Whether a date is part of a name the question does not say ("the [2026-27] Budget",
+    "the [2024] Olympics"): it tells which budget, not when the asked-about thing happens.
+    A month or weekday after it continues the date ("2024 September"), not a name."""
+    m = _NAMED_BY_DATE.match(after)
+    if m is None or _DATE_PART_SHAPES["month"].match(m[0].strip()) or _DATE_PART_SHAPES[
+            "day"].match(m[0].strip()):
+        return False
+    stems = {w[2] for w in words(m[0]) if not w[3]}
+    return bool(stems) and not stems & set(info.terms)
 
 
 def _states_date_parts(text: str, parts: frozenset[str]) -> bool:
@@ -178,7 +196,16 @@ def _named(info: QuestionInfo, sent: ScoredSentence) -> float:
         initials = "".join(w[0].lower() for w in m[0].split() if w[0].isupper())
         said.update(initials[i:j] for i in range(len(initials))
                     for j in range(i + 2, len(initials) + 1))
-    return sum(1 for t in info.names if t in said) / len(info.names)
+    # ... and the other way round: "Hong Kong" is said by "HKSAR", "Ministry of Industry and
+    # Information Technology" by "MIIT" (initials of two or more of the question's name
+    # words in a row, inside an all-capitals word).
+    acronyms = [w.lower() for w in re.findall(r"\b[A-Z]{2,}\b", text)]
+    names = info.names
+    for i in range(len(names)):
+        for j in range(i + 2, len(names) + 1):
+            if any("".join(n[0] for n in names[i:j]) in a for a in acronyms):
+                said.update(names[i:j])
+    return sum(1 for t in names if t in said) / len(names)
 
 
 
@@ -370,6 +397,12 @@ class ExtractiveReader:
             if info.types[0] in _NAMES and cand.kinds & _NAMES and _other_kind_of_name(
                     info, cand):
                 continue
+            if info.wh in ("who", "whom") and not info.post and not _IDENTITY.match(
+                    info.text) and _is_title(cand.text):
+                # "Who chairs the foundation?" asks for someone, not for a post ("executive
+                # director of its Public Policy Institute"); "Who is Kenny Shui?" may be
+                # answered by one.
+                continue
             if info.types[0] in cand.kinds or phrase or listed and _list_of(info, c, spans):
                 kind = 1.0  # the asked-for kind, or a list of two or more of them
             elif any(t in cand.kinds for t in info.types[1:]):
@@ -400,6 +433,9 @@ class ExtractiveReader:
                 # A free-form question ("what will the land be used for?") would have been
                 # typed had it asked for an amount or a date: such spans fit it less.
                 kind *= 0.6
+            if info.types[0] == DATE and DATE in cand.kinds and _dates_a_name(
+                    info, sentence[c.end - rel_start :]):
+                kind *= 0.5
             if info.date_parts and DATE in cand.kinds and not _states_date_parts(
                     cand.text, info.date_parts):
                 kind *= 0.5  # "in what month and year?" is not answered by "2027"

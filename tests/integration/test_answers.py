@@ -359,3 +359,29 @@ def test_a_place_or_a_council_is_not_offered_as_a_person_or_a_company(
             assert not any(n in t for t in texts for n in not_it), (question, texts)
         who = qa.trace("Who awarded the Tsuen Wan sports centre contract?").readings
         assert who and "Tsuen Wan District Council" in who[0].text
+
+
+MUSEUM = (
+    "date 2026-10-05 Tai Po museum gets funding\n\n"
+    "The Home Affairs Bureau will spend about HK$500 million on a heritage museum in Tai Po, "
+    "according to the 2026-27 Budget released on Monday. A dedicated company will be set up "
+    "to run the museum. Jane Ho, vice-chair of the Tai Po Heritage Foundation, welcomed the "
+    "plan."
+)
+
+
+def test_a_post_a_bureau_or_a_budget_year_is_not_offered_for_another_question(
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+) -> None:
+    """The article says neither who chairs the foundation, nor what the company will be
+    called, nor when the museum will be finished: a post does not answer "who chairs", the
+    bureau paying is not the company's name, and the year naming the budget is not when the
+    museum is built (each was offered before)."""
+    with _seeds_plus(real_seed_index_dir, real_embedder, tmp_path, MUSEUM,
+                     "museum_2026-10-05.txt") as qa:
+        chairs = [r.text for r in qa.trace("Who chairs the Tai Po Heritage Foundation?").readings]
+        assert not any(t.startswith(("vice-chair", "the vice-chair")) for t in chairs), chairs
+        called = qa.trace("What will the dedicated company running the Tai Po museum be called?")
+        assert not any("Bureau" in r.text for r in called.readings), called.readings
+        finished = qa.trace("When will the Tai Po heritage museum be finished?").readings
+        assert finished and finished[0].text != "2026-27", [r.text for r in finished]

@@ -132,6 +132,21 @@ def test_questions_without_a_proposed_answer_do_not_pull_the_fit() -> None:
         fit_calibration(empty)
 
 
+def test_the_threshold_does_not_abstain_on_answerable_questions_for_one_more_unanswerable(
+) -> None:
+    # Confidence follows lex_best: four unanswerable questions lowest, then four answerable
+    # ones read wrongly, one more unanswerable, and ten right answers. Abstaining up to the
+    # fifth unanswerable raises the SQuAD score (a wrong answer and an abstention both score
+    # 0) but abstains on four answerable questions; abstention F1 says that is worse.
+    rows = ([({"lex_best": 0.1}, 0.0, False)] * 4 + [({"lex_best": 0.3}, 0.0, True)] * 4
+            + [({"lex_best": 0.5}, 0.0, False)] + [({"lex_best": 0.9}, 1.0, True)] * 10)
+    calib = fit_calibration(rows)
+    assert calib.confidence({"lex_best": 0.1}) < calib.threshold
+    assert calib.confidence({"lex_best": 0.3}) >= calib.threshold
+    assert calib.metrics["train_overall_f1"] == round(14 / 19, 4)
+    assert calib.metrics["train_abstention_f1"] == round(8 / 9, 4)
+
+
 def test_calibration_is_stored_per_reader(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json"
     Calibration(weights={"kind": 2.0}, bias=-1.0, threshold=0.3).save("extractive", path)

@@ -20,8 +20,10 @@ from rag.question import (
     analyse,
 )
 from rag.reader import (
+    _IDENTITY,
     ScoredSentence,
     _appositive_of,
+    _dates_a_name,
     _is_title,
     _list_items,
     _list_of,
@@ -150,7 +152,8 @@ def test_questions_asking_for_several_things(question: str, several: int) -> Non
     ("What is the annual budget of the museum?", "MONEY"),
     ("What will the estimated cost be?", "MONEY"),
     ("What is the budget speech about?", "PHRASE"),  # "budget" names the speech
-    ("What will the new company be called?", "NAME"),
+    ("What will the new company be called?", "ORG"),  # a company's name
+    ("What will the new fund be called?", "NAME"),
     ("What was the bridge named after?", "PHRASE"),  # a person or thing, not a name
     ("What period does the plan cover?", "DURATION"),
 ])
@@ -422,6 +425,18 @@ def test_a_currency_is_not_a_name_and_an_acronym_is_said_by_its_words() -> None:
     assert _named(info, ScoredSentence(hit, 0, len(other), 1.0, 1.0, 1.0)) == 0.0
 
 
+def test_a_name_is_said_by_its_acronym() -> None:
+    info = analyse("Why is the Hong Kong government speeding up its drive?")
+    text = "The HKSAR government is accelerating its drive."
+    hit = Hit(id=1, chunk_id="a#0", source="a.txt", start=0, end=len(text), text=text,
+              title=None, published=None, score=1.0)
+    assert _named(info, ScoredSentence(hit, 0, len(text), 1.0, 1.0, 1.0)) == 1.0
+    other = "The MTR is accelerating its drive."  # initials of other words: not said
+    hit = Hit(id=2, chunk_id="b#0", source="b.txt", start=0, end=len(other), text=other,
+              title=None, published=None, score=1.0)
+    assert _named(info, ScoredSentence(hit, 0, len(other), 1.0, 1.0, 1.0)) == 0.0
+
+
 def test_a_day_of_the_month_with_an_ordinal_states_the_day() -> None:
     assert _states_date_parts("February 4th", frozenset({"day"}))
     assert _states_date_parts("the 4th of February", frozenset({"day"}))
@@ -455,3 +470,40 @@ def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> 
     assert _other_kind_of_name(analyse("Which university runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which organisation runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which think tank runs the lab?"), bureau)
+
+
+@pytest.mark.parametrize(
+    ("question", "head", "kind"),
+    [
+        ("What will the dedicated company for developing New Tian be called?", "compani", ORG),
+        ("What will the company running the sports centre be called?", "compani", ORG),
+        ("What will the new sports stadium be named?", "stadium", NAME),
+        ("What will it be called?", None, NAME),
+    ],
+)
+def test_what_will_it_be_called_asks_for_the_name_of_its_subject(
+        question: str, head: str | None, kind: str) -> None:
+    info = analyse(question)
+    assert (info.head, info.types[0]) == (head, kind)
+    # A company's name is an organisation's: "... Bureau" is not it (it is a government's).
+    bureau = Candidate(0, 36, "The Innovation and Technology Bureau", frozenset({ORG, NAME}))
+    assert _other_kind_of_name(info, bureau) is (head == "compani")
+
+
+def test_a_date_naming_something_the_question_does_not_say_is_not_its_date() -> None:
+    finished = analyse("When will the museum be finished?")
+    assert _dates_a_name(finished, " Budget released on Monday")  # "the [2026-27] Budget"
+    assert not _dates_a_name(analyse("When is the Budget for the museum?"), " Budget")
+    assert not _dates_a_name(finished, " September")  # "2024 September" goes on as a date
+    assert not _dates_a_name(finished, ", the department said")
+    assert not _dates_a_name(finished, " Monday")
+
+
+@pytest.mark.parametrize(
+    ("question", "identity"),
+    [("Who is Kenny Shui?", True), ("who was Professor Sun Dong?", True),
+     ("Who is the chief executive of the institute?", False),
+     ("Who chairs the foundation?", False)],
+)
+def test_only_who_is_somebody_may_be_answered_by_a_post(question: str, identity: bool) -> None:
+    assert bool(_IDENTITY.match(question)) is identity
