@@ -59,7 +59,8 @@ TITLE_WORDS = frozenset(
     "chairperson director chief commissioner governor mayor officer head professor dean "
     "spokesman spokeswoman spokesperson ambassador consul deputy undersecretary treasurer "
     "manager founder co-founder ceo premier judge lawmaker legislator principal editor "
-    "controller convenor superintendent".split()
+    "controller convenor superintendent vice-chair vice-chairwoman vice-chairperson "
+    "vice-principal chancellor vice-chancellor".split()
 )  # whole words, not stems: "legislator" is a post, "Legislative Council" is not
 # Not "role" ("what role does the city play?"), "office" ("which office handles it?") nor
 # "what is its position" (a stance).
@@ -192,6 +193,9 @@ class QuestionInfo:
     # Stems of the names the question says ("How many hectares does [New Tian Science and
     # Technology City] cover?"): a sentence that answers it says them too.
     names: tuple[str, ...] = ()
+    # The post a who-question asks about: "who [chairs] ...?", "who is the [chief executive]
+    # of ...?" (lower-case words, each the start of a word of the post).
+    role: tuple[str, ...] = ()
 
     @property
     def typed(self) -> bool:
@@ -295,9 +299,30 @@ def analyse(question: str) -> QuestionInfo:
     action = (types[0] == PHRASE and wh_match is not None and wh_match[1] == "what"
               and head is None and any(t.lemma == "do" and t.pos == "VERB"
                                        for t in _parse(question)))
+    role = _role(q)
+    if role and PERSON in types:
+        types = (PERSON,)  # "who chairs ...?" asks for a person: an organisation holds no post
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
-                        _POST.search(q) is not None, described, _names(question))
+                        _POST.search(q) is not None, described, _names(question), role)
+
+
+# "Who chairs ...?" asks for whoever holds the post the verb names.
+_ROLE_VERBS = {"chairs": ("chair",), "chaired": ("chair",), "heads": ("head",),
+               "headed": ("head",), "leads": ("lead",), "led": ("lead",),
+               "directs": ("director",), "directed": ("director",), "founded": ("found",)}
+_ROLE_VERB = re.compile(r"^\s*who (?:currently |now |will )?(" + "|".join(_ROLE_VERBS) + r")\b")
+_ROLE_NOUN = re.compile(r"^\s*who (?:is|was|will be|are|were) (?:the |its |their )?"
+                        r"((?:[\w-]+ ){1,3}?)(?:of|at|for|in)\b")
+
+
+def _role(q: str) -> tuple[str, ...]:
+    """The post a lower-cased who-question asks about, as its words; () if none."""
+    if m := _ROLE_VERB.match(q):
+        return _ROLE_VERBS[m[1]]
+    if (m := _ROLE_NOUN.match(q)) and any(w in TITLE_WORDS for w in m[1].split()):
+        return tuple(m[1].split())
+    return ()
 
 
 # "what will the dedicated company for ... be called?": a question about how a thing the

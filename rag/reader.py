@@ -123,6 +123,46 @@ _IDENTITY = re.compile(r"\s*(?i:who (?:is|was|are|were) (?:mr\.? |ms\.? |dr\.? |
 _NAMED_BY_DATE = re.compile(r"(?:\s+(?:of\s+|and\s+)?[A-Z][\w'-]*)+")
 
 
+# The post said beside a name: "Kenny Shui, [vice-president of think tank ...]," or
+# "[Financial Secretary] Paul Chan".
+_POST_AFTER = re.compile(r"\s*,\s*([^,;]+)")
+_POST_BEFORE = re.compile(r"((?:[A-Z][\w-]*\s+){1,5})$")
+
+
+# Posts that head what they are posts of ("Who heads Lingnan University?" → its president).
+_HEAD_POSTS = frozenset(
+    "head president chairman chairwoman chair chairperson chief director leader principal dean "
+    "governor mayor ceo secretary minister commissioner premier superintendent".split())
+_UNDER = frozenset("vice deputy assistant associate".split())
+
+
+def _holds_another_post(info: QuestionInfo, sentence: str, start: int, end: int) -> bool:
+    """Whether the sentence gives the person at [start, end) a post other than the one the
+    question asks about: "Who chairs the foundation?" is not answered by "Kenny Shui,
+    vice-president of think tank Our Hong Kong Foundation", nor "who heads the institute?"
+    by the head of another one. A person with no post said may still be it."""
+    posts = []
+    if (m := _POST_AFTER.match(sentence[end:])) and _is_title(m[1]):
+        posts.append(m[1])
+    if (m := _POST_BEFORE.search(sentence[:start])) and any(
+            w.lower() in TITLE_WORDS for w in m[1].split()):
+        posts.append(m[1])
+    if not posts:
+        return False
+    said = [w.lower() for post in posts for w in _WORD.findall(post)]
+    if info.role in (("head",), ("lead",)):
+        # Whoever holds a top post heads or leads; a vice-president does not.
+        held = any(w in _HEAD_POSTS and (i == 0 or said[i - 1] not in _UNDER)
+                   for i, w in enumerate(said))
+    else:
+        held = all(any(w.startswith(r) for w in said) for r in info.role)
+    # ... and of the organisation the question names, if it names one.
+    text = " ".join(posts).lower()
+    runs = [m[0].lower().removeprefix("the ") for m in NAME_RUN.finditer(info.text)
+            if m.start() > 0 or " " in m[0]]
+    return not held or bool(runs) and not any(r in text for r in runs)
+
+
 def _dates_a_name(info: QuestionInfo, after: str) -> bool:
     """Whether a date is part of a name the question does not say ("the [2026-27] Budget",
     "the [2024] Olympics"): it tells which budget, not when the asked-about thing happens.
@@ -433,6 +473,9 @@ class ExtractiveReader:
                 # A free-form question ("what will the land be used for?") would have been
                 # typed had it asked for an amount or a date: such spans fit it less.
                 kind *= 0.6
+            if info.role and PERSON in cand.kinds and _holds_another_post(
+                    info, sentence, c.start - rel_start, c.end - rel_start):
+                kind *= 0.5
             if info.types[0] == DATE and DATE in cand.kinds and _dates_a_name(
                     info, sentence[c.end - rel_start :]):
                 kind *= 0.5

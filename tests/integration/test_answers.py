@@ -366,7 +366,8 @@ MUSEUM = (
     "The Home Affairs Bureau will spend about HK$500 million on a heritage museum in Tai Po, "
     "according to the 2026-27 Budget released on Monday. A dedicated company will be set up "
     "to run the museum. Jane Ho, vice-chair of the Tai Po Heritage Foundation, welcomed the "
-    "plan."
+    "plan. Peter Wong, director of the Hong Kong Museum of History, said the two museums "
+    "would share exhibits."
 )
 
 
@@ -374,13 +375,23 @@ def test_a_post_a_bureau_or_a_budget_year_is_not_offered_for_another_question(
     real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
 ) -> None:
     """The article says neither who chairs the foundation, nor what the company will be
-    called, nor when the museum will be finished: a post does not answer "who chairs", the
-    bureau paying is not the company's name, and the year naming the budget is not when the
-    museum is built (each was offered before)."""
+    called, nor when the museum will be finished: a post does not answer "who chairs", nor
+    does a person holding another post, the bureau paying is not the company's name, and the
+    year naming the budget is not when the museum is built (each was offered before). A
+    director does head his museum."""
     with _seeds_plus(real_seed_index_dir, real_embedder, tmp_path, MUSEUM,
                      "museum_2026-10-05.txt") as qa:
         chairs = [r.text for r in qa.trace("Who chairs the Tai Po Heritage Foundation?").readings]
         assert not any(t.startswith(("vice-chair", "the vice-chair")) for t in chairs), chairs
+        # Its vice-chair does not chair or head it, nor does the director of another museum:
+        # they half-fit at best (a who-question's person whose post the article does not say
+        # fits fully).
+        for question in ("Who chairs the Tai Po Heritage Foundation?",
+                         "Who heads the Tai Po Heritage Foundation?"):
+            kinds = {r.text: r.features["kind"] for r in qa.trace(question).readings}
+            assert all(kinds.get(n, 0.0) <= 0.5 for n in ("Jane Ho", "Peter Wong")), kinds
+        heads = qa.trace("Who heads the Hong Kong Museum of History?").readings
+        assert heads and heads[0].text == "Peter Wong", [r.text for r in heads]
         called = qa.trace("What will the dedicated company running the Tai Po museum be called?")
         assert not any("Bureau" in r.text for r in called.readings), called.readings
         finished = qa.trace("When will the Tai Po heritage museum be finished?").readings

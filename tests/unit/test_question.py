@@ -24,6 +24,7 @@ from rag.reader import (
     ScoredSentence,
     _appositive_of,
     _dates_a_name,
+    _holds_another_post,
     _is_title,
     _list_items,
     _list_of,
@@ -507,3 +508,36 @@ def test_a_date_naming_something_the_question_does_not_say_is_not_its_date() -> 
 )
 def test_only_who_is_somebody_may_be_answered_by_a_post(question: str, identity: bool) -> None:
     assert bool(_IDENTITY.match(question)) is identity
+
+
+@pytest.mark.parametrize(
+    ("question", "role"),
+    [("Who chairs the Our Hong Kong Foundation?", ("chair",)),
+     ("Who heads Lingnan University?", ("head",)),
+     ("Who is the chief executive of the institute?", ("chief", "executive")),
+     ("Who is Kenny Shui?", ()), ("Who wrote the report?", ()),
+     ("Who is behind the photograph?", ())],
+)
+def test_a_who_question_may_ask_for_the_holder_of_a_post(
+        question: str, role: tuple[str, ...]) -> None:
+    info = analyse(question)
+    assert info.role == role
+    if role:
+        assert info.types == (PERSON,)  # an organisation holds no post
+
+
+def test_a_person_said_to_hold_another_post_is_not_the_holder_asked_for() -> None:
+    sentence = ("Kenny Shui, vice-president of think tank Our Hong Kong Foundation, and Qin "
+                "Sizhao, president of Lingnan University, spoke.")
+    kenny, qin = (sentence.index(n) for n in ("Kenny Shui", "Qin Sizhao"))
+
+    def other(question: str, start: int, name: str) -> bool:
+        return _holds_another_post(analyse(question), sentence, start, start + len(name))
+
+    assert other("Who chairs the Our Hong Kong Foundation?", kenny, "Kenny Shui")
+    assert other("Who heads the Our Hong Kong Foundation?", kenny, "Kenny Shui")  # a vice-
+    assert not other("Who heads Lingnan University?", qin, "Qin Sizhao")
+    assert other("Who heads the Microelectronics Institute?", qin, "Qin Sizhao")  # elsewhere
+    assert not other("Who is the president of Lingnan University?", qin, "Qin Sizhao")
+    # No post said: the sentence does not rule the person out.
+    assert not _holds_another_post(analyse("Who chairs the board?"), "Ada Lam spoke.", 0, 7)
