@@ -129,6 +129,12 @@ ORG_SORTS = tuple(_stems(nouns) for nouns in (
     "legislature|office",
     "university|college|school",
 ))
+# Documents: "the Conceptual Outline of the Development Plan ..." is no company or person.
+DOCUMENT_HEADS = _stems(
+    "outline|plan|report|agreement|budget|strategy|blueprint|policy|law|ordinance|bill|motion|"
+    "treaty|pact|speech|address|statement|paper|study|survey|guideline|framework|declaration|"
+    "memorandum|charter|constitution"
+)
 _NOUN_CLASSES: list[tuple[tuple[str, ...], frozenset[str]]] = [
     ((PLACE,), PLACE_HEADS), ((ORG,), ORG_HEADS), ((PERSON,), _stems(_PERSON_NOUNS)),
     ((NAME,), _stems(_NAME_NOUNS)),

@@ -23,6 +23,7 @@ from rag.question import (
     COUNT,
     CURRENCIES,
     DATE,
+    DOCUMENT_HEADS,
     DURATION,
     GENERIC_ORG_HEADS,
     MONEY,
@@ -100,9 +101,17 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     in another sort of organisation's or a place's ("... Bureau", "... City") for "which
     company ...?". "Who" may still mean a government."""
     tokens = words(cand.text)
-    if info.wh in ("who", "whom", "whose") or PERSON in cand.kinds or not tokens:
+    if not tokens:
         return False
-    last = tokens[-1][2]
+    # A name's head noun is its last word before any "of": the [Ministry] of Industry and
+    # Information Technology, the Conceptual [Outline] of the Development Plan.
+    of = next((i for i, w in enumerate(tokens) if cand.text[w[0] : w[1]].lower() == "of"),
+              len(tokens))
+    last = tokens[max(of - 1, 0)][2]
+    if last in DOCUMENT_HEADS and info.types[0] in (PERSON, ORG):
+        return True  # a document is neither who did it nor the company asked for
+    if info.wh in ("who", "whom", "whose") or PERSON in cand.kinds:
+        return False
     if info.types[0] == PERSON and last in ORG_HEADS:
         return True
     asked = next((sort for sort in ORG_SORTS if info.head in sort), None)

@@ -471,6 +471,14 @@ def test_a_place_or_an_organisation_is_not_the_person_or_company_asked_for() -> 
     assert _other_kind_of_name(analyse("Which university runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which organisation runs the lab?"), bureau)
     assert not _other_kind_of_name(analyse("Which think tank runs the lab?"), bureau)
+    # A name's head comes before its "of"; a document is neither a company nor a person.
+    outline = org("Conceptual Outline of the Development Plan of the New Tian Industry")
+    assert _other_kind_of_name(company, outline)
+    assert _other_kind_of_name(analyse("Who wrote the motion?"), outline)
+    assert not _other_kind_of_name(analyse("Which plan sets the goals?"), outline)
+    ministry = org("the Ministry of Industry and Information Technology")
+    assert _other_kind_of_name(company, ministry)  # a government's, by "Ministry"
+    assert not _other_kind_of_name(company, org("the Bank of East Asia"))
 
 
 @pytest.mark.parametrize(
