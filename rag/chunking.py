@@ -103,7 +103,19 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if tail.strip():
             lead = len(tail) - len(tail.lstrip())
             spans.append((cursor + lead, cursor + len(tail.rstrip())))
+        # A bracketed piece after a sentence belongs to it: a caption's photo credit
+        # "(ANDY CHONG/CHINA DAILY)", a source "(Reuters)". (Not a new "splitter" in the
+        # index config: an index built before keeps its spans, and search stays valid.)
+        first = next((i for i, (s, _) in enumerate(spans) if s >= para.start()), len(spans))
+        for i in range(len(spans) - 1, first, -1):
+            s, e = spans[i]
+            if _BRACKETED.fullmatch(text, s, e):
+                spans[i - 1] = (spans[i - 1][0], e)
+                del spans[i]
     return spans
+
+
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
 def _chunk_id(source: str, start: int, text: str) -> str:

@@ -199,6 +199,8 @@ class QuestionInfo:
     # Stems of the names the question says ("How many hectares does [New Tian Science and
     # Technology City] cover?"): a sentence that answers it says them too.
     names: tuple[str, ...] = ()
+    # "Who took the photo?" is answered by a caption's credit, not by who is in the photo.
+    credit: bool = False
     # The post a who-question asks about: "who [chairs] ...?", "who is the [chief executive]
     # of ...?" (lower-case words, each the start of a word of the post).
     role: tuple[str, ...] = ()
@@ -310,7 +312,13 @@ def analyse(question: str) -> QuestionInfo:
         types = (PERSON,)  # "who chairs ...?" asks for a person: an organisation holds no post
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
-                        _POST.search(q) is not None, described, _names(question), role)
+                        _POST.search(q) is not None, described, _names(question), role=role,
+                        credit=_CREDIT_QUESTION.search(q) is not None)
+
+
+_CREDIT_QUESTION = re.compile(
+    r"\bwho (?:took|shot|snapped|captured|is behind|was behind)\b[^?]*\b(?:photo|photograph|"
+    r"picture|image)s?\b|\bwho is the photographer\b|\bwhose (?:photo|photograph|picture)\b")
 
 
 # "Who chairs ...?" asks for whoever holds the post the verb names.

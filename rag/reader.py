@@ -47,6 +47,7 @@ from rag.question import (
 )
 from rag.retrieval import Hit
 from rag.spans import (
+    CREDIT,
     QUOTED_LIST,
     Candidate,
     candidates,
@@ -482,6 +483,10 @@ class ExtractiveReader:
                 # A free-form question ("what will the land be used for?") would have been
                 # typed had it asked for an amount or a date: such spans fit it less.
                 kind *= 0.6
+            if info.credit and PERSON in cand.kinds:
+                # The photographer is named in the credit; a person elsewhere is in the photo.
+                kind = kind + 0.3 if any(m.span(1) == (c.start - rel_start, c.end - rel_start)
+                                         for m in CREDIT.finditer(sentence)) else kind * 0.5
             if info.role and PERSON in cand.kinds and _holds_another_post(
                     info, sentence, c.start - rel_start, c.end - rel_start):
                 kind *= 0.5

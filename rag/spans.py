@@ -77,7 +77,12 @@ _SCHEME = re.compile(
     rf"will|would|is|are|was|were|be|has|have|that|which)\b)[a-z][\w-]*\s+){{1,6}}(?:"
     rf"{SCHEME_NOUNS})s?)\b"
 )
+# A photo credit: "(ANDY CHONG/CHINA DAILY)", "[Photo/JOHN LEE/Xinhua]": the capitalised
+# name before the agency is the photographer's.
+CREDIT = re.compile(r"[(\[]\s*(?i:(?:photo|photograph|picture)\s*(?:by\s*)?[:/]\s*)?"
+                    r"([A-Z][A-Z'’.-]+(?:\s+[A-Z][A-Z'’.-]+){1,3})\s*/\s*[A-Za-z][\w .&/-]*[)\]]")
 _REGEXES: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    (CREDIT, frozenset({PERSON})),
     (re.compile(rf"{_APPROX}(?:[A-Z]{{1,3}})?\$\s?{_NUM}(?:\s*(?:million|billion|trillion|"
                 r"thousand|bn|mn)\b)?(?:\s*\([^)]{1,30}\))?"), frozenset({MONEY})),
     (re.compile(rf"{_APPROX}{_NUM}\s*(?:million|billion|trillion)?\s*(?:yuan|dollars|euros|"

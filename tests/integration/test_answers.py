@@ -367,7 +367,8 @@ MUSEUM = (
     "according to the 2026-27 Budget released on Monday. A dedicated company will be set up "
     "to run the museum. Jane Ho, vice-chair of the Tai Po Heritage Foundation, welcomed the "
     "plan. Peter Wong, director of the Hong Kong Museum of History, said the two museums "
-    "would share exhibits."
+    "would share exhibits.\n\n"
+    "Jane Ho (left) visits the site of the museum in Tai Po. (SAMMY WU/CHINA DAILY)"
 )
 
 
@@ -396,5 +397,8 @@ def test_a_post_a_bureau_or_a_budget_year_is_not_offered_for_another_question(
         # Neither the bureau nor the budget document is a company.
         assert not any("Bureau" in r.text or "Budget" in r.text for r in called.readings), [
             r.text for r in called.readings]
+        # The caption's credit names who took the photo; who is in it did not.
+        photo = qa.trace("Who took the photo of Jane Ho at the museum site?").readings
+        assert photo and photo[0].text == "SAMMY WU", [r.text for r in photo]
         finished = qa.trace("When will the Tai Po heritage museum be finished?").readings
         assert finished and finished[0].text != "2026-27", [r.text for r in finished]

@@ -177,6 +177,16 @@ def test_a_headline_does_not_merge_with_the_next_paragraph() -> None:
     ]
 
 
+def test_a_bracketed_credit_or_source_belongs_to_the_sentence_before_it() -> None:
+    text = ("Ferry record\n\nThe captain waves from the deck. (MARY LAM/CHINA DAILY)\n\n"
+            "(Reuters) The ferry sails daily. [Photo]\n")
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Ferry record", "The captain waves from the deck. (MARY LAM/CHINA DAILY)",
+        "(Reuters)", "The ferry sails daily. [Photo]",
+    ]
+
+
 _WORDS = st.sampled_from(
     "the harbour ferry carried 4,321 passengers Dr. Chan said U.S. HK$220 million (ANDY) "
     "semiconductor-related e.g. 2026-27 Budget — “quoted” co-operation internationalisation "

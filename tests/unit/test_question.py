@@ -549,3 +549,14 @@ def test_a_person_said_to_hold_another_post_is_not_the_holder_asked_for() -> Non
     assert not other("Who is the president of Lingnan University?", qin, "Qin Sizhao")
     # No post said: the sentence does not rule the person out.
     assert not _holds_another_post(analyse("Who chairs the board?"), "Ada Lam spoke.", 0, 7)
+
+
+def test_a_photo_credit_names_the_photographer_and_only_photo_questions_ask_for_it() -> None:
+    sentence = "Paul Chan (second from left) greets lawmakers. (ANDY CHONG/CHINA DAILY)"
+    by_text = {c.text: c.kinds for c in candidates(sentence, 0, len(sentence))}
+    assert PERSON in by_text["ANDY CHONG"]
+    assert not any("second from" in t for t in by_text)
+    assert analyse("Who took the photograph accompanying the story?").credit
+    assert analyse("Whose photo illustrates the story?").credit
+    assert not analyse("Who took part in the meeting?").credit
+    assert not analyse("Who is shown in the photo?").credit
