@@ -159,18 +159,29 @@ def _holds_another_post(info: QuestionInfo, sentence: str, start: int, end: int)
         posts.append(m[1])
     if not posts:
         return False
-    said = [w.lower() for post in posts for w in _WORD.findall(post)]
+    # "vice-president of A and executive director of its B": two posts, each of its own.
+    pieces: list[str] = []
+    for post in posts:
+        for piece in re.split(r"\s+and\s+", post):
+            if pieces and not _is_title(piece):
+                pieces[-1] += " and " + piece  # "... of Industry and Information Technology"
+            else:
+                pieces.append(piece)
+    runs = [m[0].lower().removeprefix("the ") for m in NAME_RUN.finditer(info.text)
+            if m.start() > 0 or " " in m[0]]
+    return not any(_is_post(info, piece, runs) for piece in pieces)
+
+
+def _is_post(info: QuestionInfo, post: str, runs: Sequence[str]) -> bool:
+    """Whether a post is the one a who-question asks about, of the organisation it names."""
+    said = [w.lower() for w in _WORD.findall(post)]
     if info.role in (("head",), ("lead",)):
         # Whoever holds a top post heads or leads; a vice-president does not.
         held = any(w in _HEAD_POSTS and (i == 0 or said[i - 1] not in _UNDER)
                    for i, w in enumerate(said))
     else:
         held = all(any(w.startswith(r) for w in said) for r in info.role)
-    # ... and of the organisation the question names, if it names one.
-    text = " ".join(posts).lower()
-    runs = [m[0].lower().removeprefix("the ") for m in NAME_RUN.finditer(info.text)
-            if m.start() > 0 or " " in m[0]]
-    return not held or bool(runs) and not any(r in text for r in runs)
+    return held and (not runs or any(r in post.lower() for r in runs))
 
 
 def _dates_a_name(info: QuestionInfo, after: str) -> bool:

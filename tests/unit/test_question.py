@@ -547,6 +547,12 @@ def test_a_person_said_to_hold_another_post_is_not_the_holder_asked_for() -> Non
     assert not other("Who heads Lingnan University?", qin, "Qin Sizhao")
     assert other("Who heads the Microelectronics Institute?", qin, "Qin Sizhao")  # elsewhere
     assert not other("Who is the president of Lingnan University?", qin, "Qin Sizhao")
+    # Two posts, each of its own organisation: he is executive director of the institute.
+    both = ("Kenny Shui, vice-president of think tank Our Hong Kong Foundation and executive "
+            "director of its Public Policy Institute, said it.")
+    assert _holds_another_post(analyse("Who heads the Our Hong Kong Foundation?"), both, 0, 10)
+    assert not _holds_another_post(
+        analyse("Who is the executive director of the Public Policy Institute?"), both, 0, 10)
     # No post said: the sentence does not rule the person out.
     assert not _holds_another_post(analyse("Who chairs the board?"), "Ada Lam spoke.", 0, 7)
 
