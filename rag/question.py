@@ -201,6 +201,9 @@ class QuestionInfo:
     names: tuple[str, ...] = ()
     # "Who took the photo?" is answered by a caption's credit, not by who is in the photo.
     credit: bool = False
+    # What an asked-for amount must be ("the [total] spending", "the [annual] budget"): each
+    # a pattern for the ways a sentence says it.
+    qualifiers: tuple[re.Pattern[str], ...] = ()
     # The post a who-question asks about: "who [chairs] ...?", "who is the [chief executive]
     # of ...?" (lower-case words, each the start of a word of the post).
     role: tuple[str, ...] = ()
@@ -313,7 +316,26 @@ def analyse(question: str) -> QuestionInfo:
     return QuestionInfo(question, types, terms, wh_match[1] if wh_match else None, unit, heads,
                         head, several, stranded, action, date_parts, currency, said,
                         _POST.search(q) is not None, described, _names(question), role=role,
-                        credit=_CREDIT_QUESTION.search(q) is not None)
+                        credit=_CREDIT_QUESTION.search(q) is not None,
+                        qualifiers=tuple(said for asked, said in _QUALIFIERS
+                                         if types[0] in _MEASURES and asked.search(q)))
+
+
+_MEASURES = frozenset({MONEY, COUNT, QUANTITY, PERCENT})
+# How a question qualifies an amount, and the ways a sentence says that it is one.
+_QUALIFIERS = tuple((re.compile(asked), re.compile(said, re.IGNORECASE)) for asked, said in (
+    (r"\b(?:total|overall|altogether|in all|combined)\b",
+     r"\b(?:total(?:s|l?ed|l?ing)?|overall|altogether|in all|combined|whole|entire|"
+     r"aggregate|sum)\b"),
+    (r"\b(?:annual|annually|yearly|(?:a|per|each|every) year)\b",
+     r"\b(?:annual|annually|yearly|(?:a|per|each|every) year|per annum)\b"),
+    (r"\b(?:monthly|(?:a|per|each|every) month)\b", r"\b(?:monthly|(?:a|per|each|every) month)\b"),
+    (r"\b(?:average|mean)\b", r"\b(?:average|mean|on average)\b"),
+    (r"\b(?:maximum|most|largest|highest)\b",
+     r"\b(?:maximum|max|up to|at most|cap|capped|ceiling|most|largest|highest)\b"),
+    (r"\b(?:minimum|least|smallest|lowest)\b",
+     r"\b(?:minimum|min|at least|floor|least|smallest|lowest)\b"),
+))
 
 
 _CREDIT_QUESTION = re.compile(

@@ -494,6 +494,9 @@ class ExtractiveReader:
                 # A free-form question ("what will the land be used for?") would have been
                 # typed had it asked for an amount or a date: such spans fit it less.
                 kind *= 0.6
+            if info.qualifiers and cand.kinds & _AMOUNTS and not all(
+                    said.search(sentence) for said in info.qualifiers):
+                kind *= 0.5  # "the total spending" is not an amount the sentence never totals
             if info.credit and PERSON in cand.kinds:
                 # The photographer is named in the credit; a person elsewhere is in the photo.
                 kind = kind + 0.3 if any(m.span(1) == (c.start - rel_start, c.end - rel_start)

@@ -400,5 +400,10 @@ def test_a_post_a_bureau_or_a_budget_year_is_not_offered_for_another_question(
         # The caption's credit names who took the photo; who is in it did not.
         photo = qa.trace("Who took the photo of Jane Ho at the museum site?").readings
         assert photo and photo[0].text == "SAMMY WU", [r.text for r in photo]
+        # The museum's one-off HK$500 million is not said to be a yearly budget (the sports
+        # centre's "annual budget of about HK$40 million" is, test_new_articles_are_read).
+        yearly = qa.trace("What is the annual budget of the Tai Po heritage museum?").readings
+        assert all(r.features["kind"] <= 0.5 for r in yearly if "500" in r.text), [
+            (r.text, r.features["kind"]) for r in yearly]
         finished = qa.trace("When will the Tai Po heritage museum be finished?").readings
         assert finished and finished[0].text != "2026-27", [r.text for r in finished]

@@ -566,3 +566,17 @@ def test_a_photo_credit_names_the_photographer_and_only_photo_questions_ask_for_
     assert analyse("Whose photo illustrates the story?").credit
     assert not analyse("Who took part in the meeting?").credit
     assert not analyse("Who is shown in the photo?").credit
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "stated"),
+    [("What is the total spending in the budget?", "It will earmark HK$220 million.", False),
+     ("What is the total spending in the budget?", "Spending totals HK$700 billion.", True),
+     ("What is the annual budget of the museum?", "It costs HK$40 million a year.", True),
+     ("What is the annual budget of the museum?", "It will cost HK$500 million.", False),
+     ("How much will the museum cost?", "It will cost HK$500 million.", True)],
+)
+def test_an_amount_must_be_what_the_question_qualifies_it_as(
+        question: str, sentence: str, stated: bool) -> None:
+    info = analyse(question)
+    assert all(said.search(sentence) for said in info.qualifiers) is stated
