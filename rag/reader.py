@@ -100,7 +100,8 @@ def _other_kind_of_name(info: QuestionInfo, cand: Candidate) -> bool:
     place ("Hong Kong SAR") for "which legislator / company / university ...?", a name
     ending in an organisation noun ("Legislative Council") for "which legislator ...?", or
     in another sort of organisation's or a place's ("... Bureau", "... City") for "which
-    company ...?". "Who" may still mean a government."""
+    company ...?", or a document ("the Conceptual Outline of ...") for a person or an
+    organisation. "Who" may still mean a government."""
     tokens = words(cand.text)
     if not tokens:
         return False
