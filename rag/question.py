@@ -74,6 +74,11 @@ SCHEME_NOUNS = "scheme|programme|program|plan|fund|initiative|project|policy|str
 SCHEME_HEADS = _stems(SCHEME_NOUNS)
 
 # Ordered: the first matching rule decides. Patterns run on the lower-cased question.
+# "What will the dedicated company for ... be called?": a question about how a thing is named
+# (its noun phrase, when it has a determiner, says what sort of thing: `det`).
+_CALLED = re.compile(r"\bwhat (?:is|are|was|were|will|would|should|shall) "
+                     r"(?P<det>(?:the|its|their|this|that|a|an) )?.*\b(?:called|named)\b"
+                     r"(?!\s+after)")
 _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"\bwhy\b|\bfor what (?:purpose|reason)\b|\bwhat (?:is|was|are) the "
                 r"(?:aim|goal|purpose|reason|rationale|objective)s?\b|\bin order to\b"), (REASON,)),
@@ -108,8 +113,7 @@ _RULES: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(rf"\b(?:which|what) (?:\w+ )?(?:{_PERSON_NOUNS})\b"), (PERSON,)),
     (re.compile(r"\bwho(?:m|se)?\b"), (PERSON, ORG)),
     (re.compile(rf"\bwhat (?:is|was|are|were) (?:the |its |their )?(?:name|title|called|slogan|"
-                rf"motto|nickname)\b|\bwhat (?:is|are|was|were|will|would) .*\b(?:be )?"
-                rf"(?:called|named)\b(?!\s+after)"
+                rf"motto|nickname)\b|{_CALLED.pattern}"
                 rf"|\b(?:which|what) (?:\w+ )?(?:{_NAME_NOUNS})s?\b"), (NAME,)),
 ]
 
@@ -264,7 +268,7 @@ def analyse(question: str) -> QuestionInfo:
     # "which authority across the border is ..." and "... meets which corridor?" need the
     # parse: the noun that which/what determines is the asked-for thing.
     parsed = _determined_noun(question)
-    called = parsed is None and _CALLED.search(q) is not None
+    called = parsed is None and (m := _CALLED.search(q)) is not None and m["det"] is not None
     if called:
         # "What will the dedicated [company] for developing New Tian be called?": the
         # asked-for thing is the one being named, so its name is a company's. It is the
@@ -360,11 +364,6 @@ def _role(q: str) -> tuple[str, ...]:
         return tuple(m[1].split())
     return ()
 
-
-# "what will the dedicated company for ... be called?": a question about how a thing the
-# question describes is named.
-_CALLED = re.compile(r"\bwhat (?:is|are|was|were|will|would|should|shall) (?:the|its|their|this|"
-                     r"that|a|an) .*\b(?:called|named)\b(?!\s+after)")
 
 
 _FRONTED = re.compile(r"(?:^|[,;:]\s*)(under|in|at|from|with|on|for|by|into|to|during|through|"
