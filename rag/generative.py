@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from rag.answer import Reading
 from rag.errors import RagError
+from rag.llm_process import GeneratorUnavailable, LlamaProcess, probe
 from rag.question import analyse
 from rag.reader import ExtractiveReader, with_feature
 from rag.retrieval import Hit
@@ -55,17 +55,18 @@ def resolve_gguf(spec: str) -> Path:
 
 
 def load_llama(model_path: Path, *, n_ctx: int, threads: int, reader: str,
-               logits_all: bool = False) -> Any:
-    """A llama.cpp context over the GGUF file; a clear error if the extra is missing."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise RagError(
-            "llama-cpp-python is not installed; install the 'gen' extra "
-            f"(pip install -e '.[gen]') to use the {reader} reader"
-        ) from None
-    return Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, verbose=False,
-                 seed=0, logits_all=logits_all)
+               logits_all: bool = False) -> LlamaProcess:
+    """The model running in a child process, after the (cached) probe says it can run here;
+    GeneratorUnavailable with the reason and the fix otherwise."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise GeneratorUnavailable(
+            "llama-cpp-python is not installed; run 'make gen' (the 'gen' extra, compiled "
+            f"portable) to use the {reader} reader"
+        )
+    probe(model_path)
+    process = LlamaProcess(model_path, n_ctx=n_ctx, threads=threads, logits_all=logits_all)
+    process.start()
+    return process
 
 
 class GenerativeReader:
@@ -80,12 +81,11 @@ class GenerativeReader:
         self.sentences = sentences
         self.max_tokens = max_tokens
         self.threads = threads or min(2, os.cpu_count() or 1)
-        self._llm: Any = None
-        self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
+        self._llm: LlamaProcess | None = None
 
     @classmethod
     def from_spec(cls, spec: str, ranker: ExtractiveReader) -> GenerativeReader:
-        """Build from a settings string; loads the model now (0.2 s for SmolLM2)."""
+        """Build from a settings string; probes and loads the model now (0.2 s for SmolLM2)."""
         reader = cls(resolve_gguf(spec), ranker)
         reader.load()
         return reader
@@ -100,8 +100,8 @@ class GenerativeReader:
             version = ""
         return {"file": self.model_path.name, "sha256": digest, "package_version": version}
 
-    def load(self) -> Any:
-        """Load the GGUF model (once)."""
+    def load(self) -> LlamaProcess:
+        """Load the GGUF model in its child process (once)."""
         if self._llm is None:
             self._llm = load_llama(self.model_path, n_ctx=2048, threads=self.threads,
                                    reader="generative")
@@ -115,12 +115,9 @@ class GenerativeReader:
             {"role": "user", "content": "Context:\n" + "\n".join(context)
              + f"\n\nQuestion: {question}\nAnswer:"},
         ]
-        with self._lock:
-            out = llm.create_chat_completion(
-                messages, max_tokens=self.max_tokens, temperature=0.0, top_k=1,
-                stop=["\n"],  # one line is all the answer we can use
-            )
-        return str(out["choices"][0]["message"]["content"] or "").strip()
+        options = {"max_tokens": self.max_tokens, "temperature": 0.0, "top_k": 1,
+                   "stop": ["\n"]}  # one line is all the answer we can use
+        return str(llm.call("chat", messages, options))
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Reading]:
         """Readings whose text is a verbatim span of the sentences shown to the model."""
@@ -217,10 +214,9 @@ class LikelihoodScorer:
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.threads = threads or min(2, os.cpu_count() or 1)
-        self._llm: Any = None
-        self._lock = threading.Lock()
+        self._llm: LlamaProcess | None = None
 
-    def load(self) -> Any:
+    def load(self) -> LlamaProcess:
         """Load a second context of the model that keeps logits for every position."""
         if self._llm is None:
             # logits_all keeps n_ctx x vocab floats (~200 MB at 1,024): the price of
@@ -229,45 +225,18 @@ class LikelihoodScorer:
                                    reader="hybrid", logits_all=True)
         return self._llm
 
-    def _prompt(self, llm: Any, question: str, context: Sequence[str]) -> list[int]:
-        """Chat-formatted prompt tokens; context sentences dropped from the end to fit."""
-        budget = self.n_ctx - 96  # room for the longest candidate we score
-        for n in range(len(context), 0, -1):
-            text = (
-                f"<|im_start|>system\n{_SYSTEM}<|im_end|>\n<|im_start|>user\nContext:\n"
-                + "\n".join(context[:n])
-                + f"\n\nQuestion: {question}\nAnswer:<|im_end|>\n<|im_start|>assistant\n"
-            )
-            tokens: list[int] = llm.tokenize(text.encode(), add_bos=False, special=True)
-            if len(tokens) <= budget:
-                return tokens
-        return tokens[-budget:]
-
     def score(self, question: str, context: Sequence[str], candidates: Sequence[str]
               ) -> list[float]:
         """Mean log-probability per token of each candidate as the whole reply."""
-        import numpy as np
-
-        llm = self.load()
-        with self._lock:
-            prompt = self._prompt(llm, question, context)
-            end = llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-            llm.reset()
-            llm.eval(prompt)
-            n_prompt = llm.n_tokens
-            out = []
-            for text in candidates:
-                tokens = llm.tokenize(text.encode(), add_bos=False, special=False)[:80] + end
-                llm.n_tokens = n_prompt  # drop the previous candidate, keep the prompt
-                llm.eval(tokens)
-                # Row i holds the logits after token i: candidate token j is predicted by
-                # the row before it.
-                logits = np.asarray(llm.scores[n_prompt - 1 : n_prompt - 1 + len(tokens)])
-                top = logits.max(axis=1, keepdims=True)
-                log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-                picked = logits[np.arange(len(tokens)), tokens]
-                out.append(float((picked - log_z).mean()))
-            return out
+        # Chat prompts with all, then fewer, context sentences: the child keeps the
+        # longest that leaves room for the longest candidate we score.
+        prompts = [
+            f"<|im_start|>system\n{_SYSTEM}<|im_end|>\n<|im_start|>user\nContext:\n"
+            + "\n".join(context[:n])
+            + f"\n\nQuestion: {question}\nAnswer:<|im_end|>\n<|im_start|>assistant\n"
+            for n in range(len(context), 0, -1)
+        ]
+        return list(self.load().call("score", prompts, list(candidates), self.n_ctx - 96))
 
 
 class HybridReader:

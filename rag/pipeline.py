@@ -16,6 +16,7 @@ from rag.decision import Calibration, decide, validate_question
 from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
 from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
+from rag.llm_process import GeneratorUnavailable
 from rag.retrieval import Filters, Hit, Mode, Retriever, validate_top_k
 from rag.settings import Settings
 
@@ -96,6 +97,9 @@ class QA:
         self.calibration = calibration or Calibration.load()
         self.max_question_chars = max_question_chars
         self.default_top_k = default_top_k
+        # What to read with if the reader's optional model dies, and why it did.
+        self.fallback: tuple[Reader, Calibration] | None = None
+        self.fallback_reason: str | None = None
 
     def clear_caches(self) -> None:
         """Forget cached question vectors and sentence analyses (for honest latency runs)."""
@@ -108,6 +112,13 @@ class QA:
         analyse.cache_clear()
         clear_cache()
         clear_reader_cache()
+
+    def use_fallback(self, reason: str) -> None:
+        """Answer with the fallback reader from now on (the optional model is gone)."""
+        if self.fallback is not None:
+            _stderr(f"{reason}; answering with the {self.fallback[0].name} reader")
+            self.reader, self.calibration = self.fallback
+            self.fallback, self.fallback_reason = None, reason
 
     def document_text(self, source: str) -> str | None:
         """The stored text of an article (for quotes and invariant checks)."""
@@ -143,7 +154,13 @@ class QA:
             question, max(top_k, READ_DEPTH), mode=mode, filters=filters, query_vector=vector
         )
         retrieved = time.perf_counter()
-        readings = self.reader.read(question, hits[:READ_DEPTH])
+        try:
+            readings = self.reader.read(question, hits[:READ_DEPTH])
+        except GeneratorUnavailable as exc:
+            if self.fallback is None:
+                raise
+            self.use_fallback(str(exc))
+            readings = self.reader.read(question, hits[:READ_DEPTH])
         read = time.perf_counter()
         answer = decide(
             question, hits[:top_k], readings, calibration or self.calibration,
@@ -163,7 +180,8 @@ class QA:
 
 def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings,
                 notify: Notify = _stderr) -> Reader:
-    """The reader named in settings: extractive, generative or hybrid."""
+    """The reader named in settings: extractive, generative or hybrid; the extractive one
+    (with a note saying why) when the generative model cannot run on this machine."""
     from rag.reader import ExtractiveReader
 
     extractive = ExtractiveReader(index, encode)
@@ -178,12 +196,9 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
             scorer = LikelihoodScorer(resolve_gguf(settings.generator_model))
             scorer.load()
             return HybridReader(extractive, scorer)
-        except RagError as exc:
-            if name == "generative":
-                raise
-            # The hybrid must not stop the service when the optional generative extra is
-            # missing: answer extractively and say so.
-            notify(f"generative model unavailable ({exc}); using the extractive reader")
+        except GeneratorUnavailable as exc:
+            # The optional model must never stop the service: answer extractively, say so.
+            notify(f"the {name} reader is unavailable: {exc}; using the extractive reader")
             return extractive
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
@@ -203,6 +218,12 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
     qa.reader = make_reader(name, index, qa.encode, settings, notify)
     if qa.reader.name != name:
         qa.calibration = Calibration.load(settings.calibration_file, qa.reader.name)
+        qa.fallback_reason = f"the {name} reader is unavailable on this machine"
+    elif name != "extractive":
+        from rag.reader import ExtractiveReader
+
+        qa.fallback = (ExtractiveReader(index, qa.encode),
+                       Calibration.load(settings.calibration_file, "extractive"))
     # Warm up: load the embedder, NER and reader now, not on the first user's question.
     qa.trace("What is this article about?")
     qa.clear_caches()

@@ -82,3 +82,16 @@ def real_seed_index(real_seed_index_dir: Path, real_embedder: Embedder) -> Itera
 def seed_index_copy(real_seed_index_dir: Path, tmp_path: Path) -> Path:
     """A private, writable copy of the session seed index."""
     return copy_index(real_seed_index_dir, tmp_path / "index")
+
+
+def require_generator() -> None:
+    """Skip without the 'gen' extra; fail (with the probe's reason) if llama.cpp cannot run
+    here, so a build that crashes is a reported failure, never a dead pytest process."""
+    pytest.importorskip("llama_cpp")
+    from rag.generative import DEFAULT_GGUF, resolve_gguf
+    from rag.llm_process import GeneratorUnavailable, probe
+
+    try:
+        probe(resolve_gguf(DEFAULT_GGUF))
+    except GeneratorUnavailable as exc:
+        pytest.fail(f"the generative model cannot run on this machine: {exc}")

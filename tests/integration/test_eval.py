@@ -10,7 +10,7 @@ import pytest
 from rag.cli import main
 from rag.store import Store
 
-from .conftest import REPO, copy_index
+from .conftest import REPO, copy_index, require_generator
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ def test_eval_gold_citing_unknown_articles_says_how_to_fix(
 def test_regression_gate_on_the_seed_gold_set(index_dir: Path, tmp_path: Path,
                                               reader: str) -> None:
     if reader == "hybrid":
-        pytest.importorskip("llama_cpp")
+        require_generator()
     code = main([
         "--index", str(index_dir), "eval", "--gold", str(REPO / "eval/gold/seeds.jsonl"),
         "--out", str(tmp_path / "gate"), "--reader", reader,
