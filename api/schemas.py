@@ -156,6 +156,10 @@ class Ready(BaseModel):
     generation: int
     documents: int
     chunks: int
+    reader: str = Field(description="the reader answering now")
+    reader_note: str | None = Field(
+        None, description="why the configured reader is not the one answering (its optional "
+        "model could not run here), and how to fix it")
 
 
 class ErrorOut(BaseModel):

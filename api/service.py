@@ -89,8 +89,8 @@ class Service:
         if self.qa is not None:
             self.qa.index.close()
 
-    def stats(self) -> dict[str, int] | None:
-        """Documents, searchable chunks and generation, or None before the index is loaded."""
+    def stats(self) -> dict[str, Any] | None:
+        """Documents, chunks, generation and the answering reader, or None before loading."""
         if self.qa is None:
             return None
         index = self.qa.index
@@ -100,6 +100,8 @@ class Service:
             "documents": documents,
             "chunks": int(snapshot.dense.ntotal),
             "generation": int(snapshot.generation),
+            "reader": self.qa.reader.name,
+            "reader_note": self.qa.fallback_reason,
         }
 
 

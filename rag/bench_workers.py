@@ -417,6 +417,9 @@ def _ask_latency(settings: Any, index: Any, questions: list[str]) -> dict[str, A
                 t = time.perf_counter()
                 qa.ask(q)
                 lat.append(time.perf_counter() - t)
+            if qa.reader.name != reader:  # its optional model could not run: not its figure
+                out[reader] = {"skipped": f"{qa.fallback_reason}"[:300]}
+                continue
             out[reader] = {"load_s": round(load_s, 3), **pct(lat)}
         except Exception as exc:  # a reader whose extra is not installed is reported, not fatal
             out[reader] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
