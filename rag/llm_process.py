@@ -217,7 +217,8 @@ class LlamaProcess:
             try:
                 self._conn.send((method, args))
             except (OSError, ValueError):
-                self._fail("the pipe to it broke")
+                self._proc.join(5)
+                self._fail(f"it was {describe_exit(self._proc.exitcode)}; the pipe broke")
             return self._receive(method)
 
     def _receive(self, doing: str) -> Any:
