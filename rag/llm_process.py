@@ -160,7 +160,7 @@ def _probe_main(model_path: str) -> None:
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=model_path, n_ctx=256, n_threads=1, verbose=False, seed=0)
-    out = llm.create_completion("The capital of France is", max_tokens=4, temperature=0.0)
+    out: Any = llm.create_completion("The capital of France is", max_tokens=4, temperature=0.0)
     info = llama_cpp.llama_print_system_info()
     print(json.dumps({
         "system_info": info.decode() if isinstance(info, bytes) else str(info),
