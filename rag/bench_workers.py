@@ -414,10 +414,12 @@ def _ask_latency(settings: Any, index: Any, questions: list[str]) -> dict[str, A
             load_s = time.perf_counter() - t
             lat = []
             for q in questions[:n]:
+                if qa.reader.name != reader:  # its optional model could not run: no figure
+                    break
                 t = time.perf_counter()
                 qa.ask(q)
                 lat.append(time.perf_counter() - t)
-            if qa.reader.name != reader:  # its optional model could not run: not its figure
+            if qa.reader.name != reader:
                 out[reader] = {"skipped": f"{qa.fallback_reason}"[:300]}
                 continue
             out[reader] = {"load_s": round(load_s, 3), **pct(lat)}

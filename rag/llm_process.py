@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rag.atomic import write_json_atomic
 from rag.errors import RagError
 
 PROBE_TIMEOUT_S = 180.0
@@ -148,9 +149,7 @@ def _read_cache(path: Path) -> dict[str, Any]:
 def _write_cache(path: Path, data: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
     except OSError:
         pass  # an unwritable cache means probing again next start, nothing worse
 

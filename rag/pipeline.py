@@ -88,6 +88,7 @@ class QA:
         calibration: Calibration | None = None,
         max_question_chars: int = 1000,
         default_top_k: int = 5,
+        notify: Notify = _stderr,
     ) -> None:
         self.index = index
         self.retriever = Retriever(index)
@@ -97,6 +98,7 @@ class QA:
         self.calibration = calibration or Calibration.load()
         self.max_question_chars = max_question_chars
         self.default_top_k = default_top_k
+        self.notify = notify
         # What to read with if the reader's optional model dies, and why it did.
         self.fallback: tuple[Reader, Calibration] | None = None
         self.fallback_reason: str | None = None
@@ -116,7 +118,7 @@ class QA:
     def use_fallback(self, reason: str) -> None:
         """Answer with the fallback reader from now on (the optional model is gone)."""
         if self.fallback is not None:
-            _stderr(f"{reason}; answering with the {self.fallback[0].name} reader")
+            self.notify(f"{reason}; answering with the {self.fallback[0].name} reader")
             self.reader, self.calibration = self.fallback
             self.fallback, self.fallback_reason = None, reason
 
@@ -178,10 +180,9 @@ class QA:
         check_invariants(answer, self.document_text)
         return Trace(answer, hits[:top_k], readings)
 
-def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings,
-                notify: Notify = _stderr) -> Reader:
-    """The reader named in settings: extractive, generative or hybrid; the extractive one
-    (with a note saying why) when the generative model cannot run on this machine."""
+def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
+    """The reader named in settings: extractive, generative or hybrid (GeneratorUnavailable
+    when the generative model cannot run on this machine)."""
     from rag.reader import ExtractiveReader
 
     extractive = ExtractiveReader(index, encode)
@@ -190,22 +191,19 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     if name in ("generative", "hybrid"):
         from rag.generative import GenerativeReader, HybridReader, LikelihoodScorer, resolve_gguf
 
-        try:
-            if name == "generative":
-                return GenerativeReader.from_spec(settings.generator_model, extractive)
-            scorer = LikelihoodScorer(resolve_gguf(settings.generator_model))
-            scorer.load()
-            return HybridReader(extractive, scorer)
-        except GeneratorUnavailable as exc:
-            # The optional model must never stop the service: answer extractively, say so.
-            notify(f"the {name} reader is unavailable: {exc}; using the extractive reader")
-            return extractive
+        if name == "generative":
+            return GenerativeReader.from_spec(settings.generator_model, extractive)
+        scorer = LikelihoodScorer(resolve_gguf(settings.generator_model))
+        scorer.load()
+        return HybridReader(extractive, scorer)
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
 
 def make_qa(settings: Settings, *, reader: str | None = None, index: Index | None = None,
             notify: Notify = _stderr) -> QA:
     """Open the index, load the models once, and return a ready QA service."""
+    from rag.reader import ExtractiveReader
+
     index = index or make_index(settings, notify=notify).open()
     name = reader or settings.reader
     qa = QA(
@@ -214,16 +212,17 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
         calibration=Calibration.load(settings.calibration_file, name),
         max_question_chars=settings.max_question_chars,
         default_top_k=settings.top_k,
+        notify=notify,
     )
-    qa.reader = make_reader(name, index, qa.encode, settings, notify)
-    if qa.reader.name != name:
-        qa.calibration = Calibration.load(settings.calibration_file, qa.reader.name)
-        qa.fallback_reason = f"the {name} reader is unavailable on this machine"
-    elif name != "extractive":
-        from rag.reader import ExtractiveReader
-
+    if name != "extractive":
+        # The optional model must never stop the service: if it cannot start, or dies
+        # later, the extractive reader answers and the reason is kept for /readyz.
         qa.fallback = (ExtractiveReader(index, qa.encode),
                        Calibration.load(settings.calibration_file, "extractive"))
+    try:
+        qa.reader = make_reader(name, index, qa.encode, settings)
+    except GeneratorUnavailable as exc:
+        qa.use_fallback(f"the {name} reader is unavailable: {exc}")
     # Warm up: load the embedder, NER and reader now, not on the first user's question.
     qa.trace("What is this article about?")
     qa.clear_caches()
