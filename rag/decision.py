@@ -123,6 +123,22 @@ def fit_calibration(
         raise ValueError("no rows with a proposed answer to fit a calibration on")
     x = np.array([[float(f.get(k, 0.0)) for k in FEATURES] for f, _, _ in fit_rows])
     y = np.array([1.0 if ok and f1 >= 0.5 else 0.0 for _, f1, ok in fit_rows])
+    weights, bias = fit_logistic(x, y, FEATURES, l2=l2)
+    calib = Calibration(weights=weights, bias=bias, fitted_on=note)
+    proposed = np.array([bool(f) for f, _, _ in rows])  # nothing proposed: always abstained
+    conf = np.array([calib.confidence(f) if f else -1.0 for f, _, _ in rows])
+    gains = np.array([f1 for _, f1, _ in rows])
+    unanswerable = np.array([not ok for _, _, ok in rows])
+    calib.threshold, overall, abstention = choose_threshold(conf, gains, unanswerable, proposed)
+    calib.metrics = {"train_overall_f1": round(overall, 4),
+                     "train_abstention_f1": round(abstention, 4), "n": len(rows)}
+    return calib
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, names: Sequence[str], *, l2: float = 1.0
+) -> tuple[dict[str, float], float]:
+    """L2-penalised logistic regression on raw features; returns (weights by name, bias)."""
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / std
     w = np.zeros(z.shape[1])
@@ -143,28 +159,31 @@ def fit_calibration(
         if float(np.abs(step).max()) < 1e-8:
             break
     # Fold the standardisation into the weights so the stored model reads raw features.
-    weights = {k: float(w[i] / std[i]) for i, k in enumerate(FEATURES)}
-    bias = float(b - np.sum(w * mean / std))
-    calib = Calibration(weights=weights, bias=bias, fitted_on=note)
-    proposed = np.array([bool(f) for f, _, _ in rows])  # nothing proposed: always abstained
-    conf = np.array([calib.confidence(f) if f else -1.0 for f, _, _ in rows])
-    gains = np.array([f1 for _, f1, _ in rows])
-    unanswerable = np.array([0.0 if ok else 1.0 for _, _, ok in rows])
+    weights = {k: float(w[i] / std[i]) for i, k in enumerate(names)}
+    return weights, float(b - np.sum(w * mean / std))
+
+
+def choose_threshold(
+    conf: np.ndarray, gains: np.ndarray, unanswerable: np.ndarray, proposed: np.ndarray
+) -> tuple[float, float, float]:
+    """The confidence threshold maximising SQuAD-2.0 overall F1 + abstention F1 on these
+    questions; returns (threshold, overall F1, abstention F1) there.
+
+    `conf` is each question's best confidence, `gains` the F1 its answer would earn,
+    `proposed` whether the reader proposed anything at all (if not, it always abstains).
+    """
     best_t, best_u, best_overall = 0.5, -1.0, 0.0
     for t in sorted(set(np.round(conf[proposed], 4)) | {0.0, 1.01}):
-        answered = conf >= t
-        overall = float(np.mean(np.where(answered, gains, unanswerable)))
-        utility = overall + _abstention_f1(~answered, unanswerable > 0)
+        answered = (conf >= t) & proposed
+        overall = float(np.mean(np.where(answered, gains, unanswerable.astype(float))))
+        utility = overall + _abstention_f1(~answered, unanswerable)
         if utility > best_u + 1e-9:
             best_t, best_u, best_overall = float(t), utility, overall
     # Put the threshold midway to the next confidence below it, so it is not razor-thin.
     below = conf[(conf < best_t) & proposed]
     if len(below):
         best_t = float((best_t + below.max()) / 2)
-    calib.threshold = best_t
-    calib.metrics = {"train_overall_f1": round(best_overall, 4),
-                     "train_abstention_f1": round(best_u - best_overall, 4), "n": len(rows)}
-    return calib
+    return best_t, best_overall, best_u - best_overall
 
 
 def _abstention_f1(abstained: np.ndarray, unanswerable: np.ndarray) -> float:

@@ -37,3 +37,7 @@ class IndexLocked(RagError):
 
 class InvalidQuery(RagError):
     """A question or search parameter is out of range."""
+
+
+class InvalidTrainingData(RagError):
+    """The reader's training data folder is missing or not in SQuAD format."""

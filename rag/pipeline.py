@@ -21,7 +21,7 @@ from rag.retrieval import Filters, Hit, Mode, Retriever, validate_top_k
 from rag.settings import Settings
 
 READ_DEPTH = 5  # passages the reader sees, whatever top_k the caller shows
-READERS = ("extractive", "generative", "hybrid")
+READERS = ("extractive", "rules", "generative", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -181,29 +181,35 @@ class QA:
         return Trace(answer, hits[:top_k], readings)
 
 def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
-    """The reader named in settings: extractive, generative or hybrid (GeneratorUnavailable
-    when the generative model cannot run on this machine)."""
+    """The reader named in settings: extractive (the learned span reader), rules (the
+    hand-written one, for comparison), generative or hybrid (GeneratorUnavailable when the
+    generative model cannot run on this machine)."""
     from rag.reader import ExtractiveReader
 
-    extractive = ExtractiveReader(index, encode)
     if name == "extractive":
-        return extractive
+        from rag.reading.model import MODEL_DIR, SpanModel
+        from rag.reading.reader import LearnedReader
+
+        model = SpanModel(settings.reader_model or MODEL_DIR)
+        return LearnedReader(index, encode, model,
+                             Calibration.load(settings.calibration_file, "extractive"))
+    rules = ExtractiveReader(index, encode)
+    if name == "rules":
+        return rules
     if name in ("generative", "hybrid"):
         from rag.generative import GenerativeReader, HybridReader, LikelihoodScorer, resolve_gguf
 
         if name == "generative":
-            return GenerativeReader.from_spec(settings.generator_model, extractive)
+            return GenerativeReader.from_spec(settings.generator_model, rules)
         scorer = LikelihoodScorer(resolve_gguf(settings.generator_model))
         scorer.load()
-        return HybridReader(extractive, scorer)
+        return HybridReader(rules, scorer)
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
 
 def make_qa(settings: Settings, *, reader: str | None = None, index: Index | None = None,
             notify: Notify = _stderr) -> QA:
     """Open the index, load the models once, and return a ready QA service."""
-    from rag.reader import ExtractiveReader
-
     index = index or make_index(settings, notify=notify).open()
     name = reader or settings.reader
     qa = QA(
@@ -214,10 +220,10 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
         default_top_k=settings.top_k,
         notify=notify,
     )
-    if name != "extractive":
+    if name in ("generative", "hybrid"):
         # The optional model must never stop the service: if it cannot start, or dies
-        # later, the extractive reader answers and the reason is kept for /readyz.
-        qa.fallback = (ExtractiveReader(index, qa.encode),
+        # later, the (learned) extractive reader answers and the reason is kept for /readyz.
+        qa.fallback = (make_reader("extractive", index, qa.encode, settings),
                        Calibration.load(settings.calibration_file, "extractive"))
     try:
         qa.reader = make_reader(name, index, qa.encode, settings)

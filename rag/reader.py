@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -45,6 +44,7 @@ from rag.question import (
     QuestionInfo,
     analyse,
 )
+from rag.reading.sentences import ScoredSentence, SentenceRanker
 from rag.retrieval import Hit
 from rag.spans import (
     CREDIT,
@@ -53,21 +53,13 @@ from rag.spans import (
     candidates,
     lemmas,
     parse_question,
-    pattern_kinds,
     prepare,
 )
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]
-# A typed question's sentence gains this when it states that kind of thing at all: the
-# development questions (eval/dev) gain at 0.2 and lose at 0.3.
-_TYPE_FIT = 0.2
 # A plain phrase's fit to a who-question: eval/dev gains at 0.5, not at 0.3-0.4.
 _WHO_PHRASE = 0.5
-# Kinds the regular expressions find reliably on their own (other names need the parse;
-# places have a shape: "Yuen Long InnoPark", "Shenzhen Bay Port"). Organisations by shape
-# were tried too: eval/dev gained nothing at sentence level past the first pick.
-_PATTERNED = frozenset({MONEY, PERCENT, DURATION, QUANTITY, DATE, PLACE})
 _NAMES = frozenset({PERSON, ORG, PLACE, NAME})
 _AMOUNTS = frozenset({MONEY, PERCENT, QUANTITY, COUNT, DURATION, DATE})
 
@@ -298,22 +290,10 @@ def _list_items(span: Candidate, others: Sequence[Candidate]) -> int:
 _BOUNDARY = re.compile(r"[,;:.!?—–()\"“”]|\s(?:which|while|whereas|but|who)\s")
 
 
-@dataclass(frozen=True)
-class ScoredSentence:
-    """A sentence of a retrieved chunk with its relevance to the question."""
-
-    hit: Hit
-    start: int
-    end: int
-    score: float
-    sem: float
-    lex: float
-
-
 class ExtractiveReader:
-    """Sentence ranking + answer-type-aware span selection; no generative model."""
+    """Sentence ranking + answer-type-aware span selection; no model (`--reader rules`)."""
 
-    name = "extractive"
+    name = "rules"
 
     def __init__(self, index: Index, encode: QueryEncoder, *, read_hits: int = 5,
                  sentences: int = 4) -> None:
@@ -325,41 +305,8 @@ class ExtractiveReader:
     # ------------------------------------------------------------------ sentences
 
     def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """Sentences of the top hits, best first (semantic + idf-weighted lexical match)."""
-        info = analyse(question)
-        qvec = self.encode(question)
-        top = list(hits[: self.read_hits])
-        if not top:
-            return []
-        idf = self.index.snapshot.sparse.idf(info.terms)
-        total = sum(idf.values()) or 1.0
-        vectors = self.index._require_store().sentence_vectors_for(
-            [h.id for h in top], self.index.embedder.dim
-        )
-        scored: list[ScoredSentence] = []
-        seen: set[tuple[str, int]] = set()
-        for rank, hit in enumerate(top):
-            stored = vectors.get(hit.id)
-            spans: list[tuple[int, int, np.ndarray | None]] = (
-                [(s, e, v) for s, e, v in stored] if stored else [(hit.start, hit.end, None)]
-            )
-            for start, end, vec in spans:
-                if (hit.source, start) in seen:  # overlapping chunks repeat sentences
-                    continue
-                seen.add((hit.source, start))
-                sentence = hit.text[start - hit.start : end - hit.start]
-                # Stems only: dictionary forms need a parse, which only the few sentences
-                # read for spans get.
-                stems = {w[2] for w in words(sentence) if not w[3]}
-                lex = sum(v for t, v in idf.items() if t in stems) / total
-                sem = float(np.dot(vec, qvec)) if vec is not None else 0.0
-                score = 0.5 * sem + 0.5 * lex - 0.02 * rank
-                if info.types[0] in _PATTERNED and info.types[0] in pattern_kinds(sentence):
-                    # "How much ...?" is answered by a sentence that states an amount.
-                    score += _TYPE_FIT
-                scored.append(ScoredSentence(hit, start, end, score, sem, lex))
-        scored.sort(key=lambda s: -s.score)
-        return scored
+        """Sentences of the top hits, best first (rag.reading.sentences)."""
+        return SentenceRanker(self.index, self.encode, self.read_hits).rank(question, hits)
 
     # ------------------------------------------------------------------ spans
 

