@@ -307,7 +307,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 
     if args.epochs <= 0:
         raise RagError(f"--epochs must be positive, not {args.epochs}")
-    cfg = TrainConfig(seed=args.seed, epochs=args.epochs, limit=args.limit)
+    cfg = TrainConfig(seed=args.seed, epochs=args.epochs, limit=args.limit,
+                      max_steps=args.max_steps)
     report = train_reader(Path(args.data), Path(args.out), cfg,
                           calib_questions=args.calib_questions,
                           checkpoint_every=args.checkpoint_every,
@@ -383,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=float, default=2.0)
     tr.add_argument("--seed", type=int, default=13)
     tr.add_argument("--limit", type=int, default=0, help="train on N questions only (smoke)")
+    tr.add_argument("--max-steps", type=int, default=0,
+                    help="stop after N steps; the learning-rate schedule still spans --epochs")
     tr.add_argument("--calib-questions", type=int, default=0,
                     help="cap calib/val questions run through the pipeline (0 = all)")
     tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")

@@ -53,14 +53,15 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
         torch_model = train.SpanModel.from_encoder(train.encoder_dir())
         torch_model.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
         torch_model.eval()
-        report["heldout_torch"] = train.evaluate(train.torch_runner(torch_model), data, cfg.seed)
-        report["heldout_int8"] = train.evaluate(SpanModel(model_dir).logits, data, cfg.seed)
+        report["heldout_torch"] = train.evaluate(train.torch_runner(torch_model), data, cfg)
+        report["heldout_int8"] = train.evaluate(SpanModel(model_dir).logits, data, cfg)
         save()
     if not (model_dir / "calibration.json").is_file():
         from rag.reading.reader import LearnedReader
 
         log("fitting the ranker/calibration through the real pipeline on held-out articles")
-        split = squad.split(squad.load(data), seed=cfg.seed)
+        split = squad.split(squad.load(data), seed=cfg.seed, n_val=cfg.holdout,
+                            n_calib=cfg.holdout)
         cal_ex, val_ex = split.calib, split.val
         if calib_questions:
             cal_ex, val_ex = cal_ex[:calib_questions], val_ex[:calib_questions]
@@ -126,8 +127,8 @@ def model_card(report: dict[str, Any]) -> str:
         f"Seeded (seed {cfg.get('seed')}): epochs {cfg.get('epochs')}, batch "
         f"{cfg.get('batch_size')}, AdamW lr {cfg.get('lr')} (warm-up "
         f"{cfg.get('warmup')}, linear decay), weight decay {cfg.get('weight_decay')}; "
-        f"{t.get('steps', '?')} steps; loss {t.get('loss_first_50', 0):.3f} (first 50) → "
-        f"{t.get('loss_last_50', 0):.3f} (last 50).",
+        f"{t.get('steps', '?')} steps; mean loss {t.get('loss_start', 0):.3f} over the first "
+        f"{t.get('loss_window')} steps → {t.get('loss_end', 0):.3f} over the last.",
         "",
         "## Held-out SQuAD scores (gold paragraph given)",
         "No-answer threshold fitted on the calib articles, reported on the val articles.",

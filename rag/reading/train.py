@@ -48,6 +48,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_len: int = 256
     limit: int = 0  # train on the first N examples only (smoke tests); 0 = all
+    holdout: int = 4  # articles held out for val, and as many again for calib
+    max_steps: int = 0  # stop after this many steps (the schedule still spans all epochs)
 
 
 class SpanModel(nn.Module):
@@ -175,7 +177,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(os.cpu_count() or 1, 1))
-    data = split(load(data_dir), seed=cfg.seed)
+    data = split(load(data_dir), seed=cfg.seed, n_val=cfg.holdout, n_calib=cfg.holdout)
     train_ex = data.train[: cfg.limit] if cfg.limit else data.train
     windower = Windower(encoder_dir() / "tokenizer.json", cfg.max_len)
     feats = features(windower, train_ex)
@@ -197,17 +199,22 @@ def train(
     step, losses = 0, []
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
-        if state["config"] != asdict(cfg):
+        # Keys added to TrainConfig later compare at their defaults; a different stopping
+        # step only trains less or further along the same schedule.
+        if any(asdict(cfg).get(k) != v for k, v in state["config"].items() if k != "max_steps"):
             raise SystemExit(f"{ckpt} was made with other settings; delete it to start over")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         sched.load_state_dict(state["sched"])
         step, losses = state["step"], state["losses"]
+        if "rng" in state:  # dropout masks continue exactly as in an unbroken run
+            torch.set_rng_state(state["rng"])
         log(f"resumed at step {step}/{total}")
 
     model.train()
     t0, done0 = time.monotonic(), step
-    for i, idx in enumerate(_schedule(feats, cfg, total)):
+    stop = min(cfg.max_steps, total) if cfg.max_steps else total
+    for i, idx in enumerate(_schedule(feats, cfg, stop)):
         if i < step:
             continue
         loss = loss_of(model, _tensors([feats[j] for j in idx]))
@@ -218,13 +225,13 @@ def train(
         sched.step()
         step += 1
         losses.append(loss.item())
-        if step % 50 == 0 or step == total:
+        if step % 50 == 0 or step == stop:
             rate = (step - done0) * cfg.batch_size / (time.monotonic() - t0)
             log(f"step {step}/{total} loss {np.mean(losses[-50:]):.3f} ({rate:.1f} windows/s)")
-        if step % checkpoint_every == 0 or step == total:
+        if step % checkpoint_every == 0 or step == stop:
             _save_atomic({"model": model.state_dict(), "optim": opt.state_dict(),
                           "sched": sched.state_dict(), "step": step, "losses": losses,
-                          "config": asdict(cfg)}, ckpt)
+                          "config": asdict(cfg), "rng": torch.get_rng_state()}, ckpt)
     model.eval()
     torch.save(model.state_dict(), out_dir / "weights.pt")
     report: dict[str, Any] = {
@@ -232,7 +239,9 @@ def train(
         "data": {"train_questions": len(train_ex), "train_windows": len(feats),
                  "val_titles": data.val_titles, "calib_titles": data.calib_titles,
                  "val_questions": len(data.val), "calib_questions": len(data.calib)},
-        "loss_first_50": float(np.mean(losses[:50])), "loss_last_50": float(np.mean(losses[-50:])),
+        # Mean loss over the first and last stretch of steps (50, or a third of a short run).
+        "loss_window": (w := max(1, min(50, len(losses) // 3))),
+        "loss_start": float(np.mean(losses[:w])), "loss_end": float(np.mean(losses[-w:])),
         "steps": step,
     }
     return report
@@ -319,10 +328,10 @@ def torch_runner(model: SpanModel) -> Runner:
 def evaluate(
     run: Runner,
     data_dir: Path,
-    seed: int = 13,
+    cfg: TrainConfig,
 ) -> dict[str, Any]:
     """Held-out SQuAD scores: threshold fitted on `calib`, reported on `val`."""
-    data = split(load(data_dir), seed=seed)
+    data = split(load(data_dir), seed=cfg.seed, n_val=cfg.holdout, n_calib=cfg.holdout)
     windower = Windower(encoder_dir() / "tokenizer.json")
     calib = predict(run, windower, data.calib)
     val = predict(run, windower, data.val)
