@@ -205,6 +205,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise RagError("no gold files: give --gold FILE or put *.jsonl files in eval/gold/")
     gold = load_gold_files(gold_paths)
     out = Path(args.out)
+    if args.fit_calibration and "extractive" in ([args.reader or settings.reader] + (
+            list(READERS) if args.compare else [])):
+        raise RagError(
+            "the extractive (learned) reader's calibration is fitted on held-out SQuAD "
+            "articles by 'rag train-reader', never on gold questions; use --fit-calibration "
+            "only with --reader rules, generative or hybrid (and without --compare)"
+        )
     with ExitStack() as stack:
         folder = settings.index_dir
         if args.add:
@@ -373,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--add", nargs="+", metavar="PATH",
                     help="add these articles to a temporary copy of the index first")
     ev.add_argument("--fit-calibration", action="store_true",
-                    help="refit the abstention calibration on 3/4 of the gold questions")
+                    help="refit the rules/generative/hybrid calibration on 3/4 of the gold "
+                    "questions (never the learned reader's)")
     ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
     ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
     ev.set_defaults(func=cmd_eval)

@@ -117,9 +117,9 @@ def test_fit_calibration_saves_to_the_configured_file_and_reports_the_rotation(
     monkeypatch.setenv("RAG_CALIBRATION_FILE", str(calibration))
     out = tmp_path / "out"
     code = main(["--index", str(index_dir), "eval", "--gold", str(REPO / "eval/dev/dev.jsonl"),
-                 "--out", str(out), "--reader", "extractive", "--fit-calibration"])
+                 "--out", str(out), "--reader", "rules", "--fit-calibration"])
     assert code == 0
-    stored = json.loads(calibration.read_text())["extractive"]
+    stored = json.loads(calibration.read_text())["rules"]
     assert 0.0 <= stored["threshold"] <= 1.01 and stored["weights"]
     splits = json.loads((out / "metrics.json").read_text())["splits"]
     # Every question scored once by a calibration fitted without its quarter; quarter 0 is
@@ -127,3 +127,12 @@ def test_fit_calibration_saves_to_the_configured_file_and_reports_the_rotation(
     assert {"fitted", "held_out", "rotated"} <= set(splits)
     assert 0.0 <= splits["rotated"]["answer.f1"] <= 1.0
     assert "rotated" in (out / "report.md").read_text()
+
+
+def test_the_learned_reader_is_never_fitted_on_gold_questions(
+    index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--index", str(index_dir), "eval", "--gold", str(REPO / "eval/dev/dev.jsonl"),
+                 "--out", str(tmp_path / "o"), "--reader", "extractive",
+                 "--fit-calibration"]) == 1
+    assert "rag train-reader" in capsys.readouterr().err
