@@ -160,6 +160,8 @@ class Ready(BaseModel):
     reader_note: str | None = Field(
         None, description="why the configured reader is not the one answering (its optional "
         "model could not run here), and how to fix it")
+    reader_model: str | None = Field(
+        None, description="the learned reader's model file and sha256 (see its model card)")
 
 
 class ErrorOut(BaseModel):

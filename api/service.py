@@ -102,6 +102,7 @@ class Service:
             "generation": int(snapshot.generation),
             "reader": self.qa.reader.name,
             "reader_note": self.qa.fallback_reason,
+            "reader_model": getattr(self.qa.reader, "model_id", None),
         }
 
 

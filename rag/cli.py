@@ -194,7 +194,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """rag eval"""
     from contextlib import ExitStack
 
-    from rag.evaluation import OFF_TOPIC, evaluate, fit, load_gold_files, scratch_copy
+    from rag.evaluation import (
+        OFF_TOPIC,
+        document_texts,
+        evaluate,
+        fit,
+        load_gold_files,
+        scratch_copy,
+        split_by_file,
+    )
     from rag.pipeline import make_index, make_qa
     from rag.report import format_table, write_report
 
@@ -249,11 +257,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with _progress("evaluating", sys.stderr.isatty()) as progress:
             run = evaluate(qa, gold, progress=progress)
         metrics = dict(run.metrics)
+        texts = document_texts(index, gold)
+        per_file = split_by_file(gold, run, gold_paths, texts)
+        metrics["files"] = {k: _headline(v) for k, v in per_file.items()}
         metrics["splits"] = {k: _headline(v) for k, v in run.splits.items()}
         if qa.reader.name in rotated:
             # Every quarter held out once, each scored by a calibration fitted without it.
             metrics["splits"]["rotated"] = rotated[qa.reader.name]
         metrics["reader"] = qa.reader.name
+        metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on
         notes = [
             f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, RRF)",
@@ -269,6 +281,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                      + format_table(split_rows, columns))
         write_report(metrics, out, "rag eval", notes)
         rows = [{"run": f"{qa.reader.name} / hybrid", **_headline(metrics)}]
+        rows += [{"run": f"{qa.reader.name} / hybrid [{k}]", **v}
+                 for k, v in metrics["files"].items()]
         if args.compare:
             for mode in ("dense", "bm25"):
                 other = evaluate(qa, gold, mode=mode)
@@ -279,6 +293,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 with _progress(f"evaluating {name}", sys.stderr.isatty()) as progress:
                     other = evaluate(other_qa, gold, progress=progress)
                 rows.append({"run": f"{name} / hybrid", **_headline(other.metrics)})
+                rows += [{"run": f"{name} / hybrid [{k}]", **_headline(v)}
+                         for k, v in split_by_file(gold, other, gold_paths, texts).items()]
             (out / "compare.md").write_text(
                 format_table(rows, ["run", *_headline(metrics)]) + "\n", encoding="utf-8"
             )

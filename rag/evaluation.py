@@ -60,6 +60,20 @@ def load_gold_files(paths: Sequence[Path]) -> list[GoldItem]:
     return items
 
 
+def split_by_file(
+    gold: Sequence[GoldItem], run: EvalRun, paths: Sequence[Path], texts: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Metrics per gold file (by file stem) when more than one was given."""
+    if len(paths) < 2:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        ids = {item.id for item in load_gold(path)}
+        part = [g for g in gold if g.id in ids]
+        out[path.stem] = score(part, [_result(g, run.traces[g.id]) for g in part], texts)
+    return out
+
+
 def quarter(item_id: str) -> int:
     """The quarter (0-3) a question falls in: a hash of its id, never its content."""
     return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % 4

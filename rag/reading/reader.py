@@ -23,7 +23,7 @@ from rag.index import Index
 from rag.question import analyse
 from rag.reading import features as F
 from rag.reading.model import SpanModel
-from rag.reading.sentences import QueryEncoder, ScoredSentence, SentenceRanker
+from rag.reading.sentences import TYPE_FIT, QueryEncoder, ScoredSentence, SentenceRanker
 from rag.retrieval import Hit
 from rag.sparse import words
 
@@ -99,14 +99,20 @@ class LearnedReader:
         sentences: int = 4,
         context: int = 1,
         spans_per_window: int = 3,
+        type_fit: float = TYPE_FIT,
     ) -> None:
         self.index = index
-        self.ranker = SentenceRanker(index, encode, read_hits)
+        self.ranker = SentenceRanker(index, encode, read_hits, type_fit)
         self.model = model
         self.calibration = calibration or PRIOR
         self.sentences = sentences
         self.context = context
         self.spans_per_window = spans_per_window
+
+    @property
+    def model_id(self) -> str:
+        """Which weights answer: the span model file and its sha256."""
+        return f"{self.model.folder.name}/span_reader.int8.onnx sha256:{self.model.sha256}"
 
     def read(self, question: str, hits: Sequence[Hit]) -> list[Reading]:
         """Candidate answers, best first, each a verbatim span of a retrieved chunk."""

@@ -50,10 +50,12 @@ class ScoredSentence:
 class SentenceRanker:
     """Scores the sentences of the top hits against a question."""
 
-    def __init__(self, index: Index, encode: QueryEncoder, read_hits: int = 5) -> None:
+    def __init__(self, index: Index, encode: QueryEncoder, read_hits: int = 5,
+                 type_fit: float = TYPE_FIT) -> None:
         self.index = index
         self.encode = encode
         self.read_hits = read_hits
+        self.type_fit = type_fit
 
     def rank(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Sentences of the top hits, best first (semantic + idf-weighted lexical match)."""
@@ -87,7 +89,7 @@ class SentenceRanker:
                 score = 0.5 * sem + 0.5 * lex - 0.02 * rank
                 if info.types[0] in PATTERNED and info.types[0] in pattern_kinds(sentence):
                     # "How much ...?" is answered by a sentence that states an amount.
-                    score += TYPE_FIT
+                    score += self.type_fit
                 scored.append(ScoredSentence(hit, start, end, score, sem, lex, rank))
         scored.sort(key=lambda s: -s.score)
         return scored
