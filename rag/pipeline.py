@@ -16,7 +16,7 @@ from rag.decision import Calibration, decide, validate_question
 from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
 from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
-from rag.llm_process import GeneratorUnavailable
+from rag.reading.llm_process import GeneratorUnavailable
 from rag.retrieval import Filters, Hit, Mode, Retriever, validate_top_k
 from rag.settings import Settings
 
@@ -105,9 +105,9 @@ class QA:
 
     def clear_caches(self) -> None:
         """Forget cached question vectors and sentence analyses (for honest latency runs)."""
-        from rag.question import analyse
-        from rag.reader import clear_cache as clear_reader_cache
-        from rag.spans import clear_cache
+        from rag.reading.question import analyse
+        from rag.reading.rules import clear_cache as clear_reader_cache
+        from rag.reading.spans import clear_cache
 
         with self.encode._lock:
             self.encode._cache.clear()
@@ -184,7 +184,7 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     """The reader named in settings: extractive (the learned span reader), rules (the
     hand-written one, for comparison), generative or hybrid (GeneratorUnavailable when the
     generative model cannot run on this machine)."""
-    from rag.reader import ExtractiveReader
+    from rag.reading.rules import ExtractiveReader
 
     if name == "extractive":
         from rag.reading.model import MODEL_DIR, SpanModel
@@ -197,7 +197,12 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     if name == "rules":
         return rules
     if name in ("generative", "hybrid"):
-        from rag.generative import GenerativeReader, HybridReader, LikelihoodScorer, resolve_gguf
+        from rag.reading.generative import (
+            GenerativeReader,
+            HybridReader,
+            LikelihoodScorer,
+            resolve_gguf,
+        )
 
         if name == "generative":
             return GenerativeReader.from_spec(settings.generator_model, rules)

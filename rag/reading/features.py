@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from rag.question import QuestionInfo
+from rag.reading.question import QuestionInfo
 from rag.reading.sentences import PATTERNED
-from rag.spans import pattern_kinds
+from rag.reading.spans import pattern_kinds
 from rag.sparse import words
 
 NAMES = (

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from rag.answer import Reading
 from rag.decision import Calibration
 from rag.index import Index
-from rag.question import analyse
 from rag.reading import features as F
 from rag.reading.model import SpanModel
+from rag.reading.question import analyse
 from rag.reading.sentences import TYPE_FIT, QueryEncoder, ScoredSentence, SentenceRanker
 from rag.retrieval import Hit
 from rag.sparse import words

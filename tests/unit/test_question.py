@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import (
+from rag.reading.question import (
     COUNT,
     DATE,
     DURATION,
@@ -19,7 +19,7 @@ from rag.question import (
     REASON,
     analyse,
 )
-from rag.reader import (
+from rag.reading.rules import (
     _IDENTITY,
     ScoredSentence,
     _appositive_of,
@@ -35,8 +35,8 @@ from rag.reader import (
     _proper,
     _states_date_parts,
 )
+from rag.reading.spans import Candidate, candidates, clear_cache, lemmas, prepare
 from rag.retrieval import Hit
-from rag.spans import Candidate, candidates, clear_cache, lemmas, prepare
 
 
 @pytest.mark.parametrize(

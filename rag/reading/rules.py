@@ -3,7 +3,7 @@
 `ExtractiveReader` needs no generative model: it ranks the sentences of the retrieved
 chunks (sentence vectors pooled at index time + idf-weighted word overlap), then picks
 the span whose type fits the question (amount, date, person, place, ...) nearest to the
-question's words. `GenerativeReader` (rag/generative.py) asks SmolLM2 and maps its words
+question's words. `GenerativeReader` (rag/reading/generative.py) asks SmolLM2 and maps its words
 back onto a verbatim span.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from rag.answer import Reading
 from rag.index import Index
-from rag.question import (
+from rag.reading.question import (
     COUNT,
     CURRENCIES,
     DATE,
@@ -45,8 +45,7 @@ from rag.question import (
     analyse,
 )
 from rag.reading.sentences import ScoredSentence, SentenceRanker
-from rag.retrieval import Hit
-from rag.spans import (
+from rag.reading.spans import (
     CREDIT,
     QUOTED_LIST,
     Candidate,
@@ -55,6 +54,7 @@ from rag.spans import (
     parse_question,
     prepare,
 )
+from rag.retrieval import Hit
 from rag.sparse import words
 
 QueryEncoder = Callable[[str], np.ndarray]

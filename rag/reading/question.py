@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rag.sparse import tokenize
 
 if TYPE_CHECKING:
-    from rag.spans import QuestionToken
+    from rag.reading.spans import QuestionToken
 
 # Expected answer types. A question may accept several (e.g. "who" → person or organisation).
 MONEY, PERCENT, QUANTITY, COUNT, DURATION, DATE = (
@@ -387,7 +387,7 @@ def _names(question: str) -> tuple[str, ...]:
 def _parse(question: str) -> tuple[QuestionToken, ...]:
     """The question's spaCy parse; empty when spaCy is unavailable."""
     try:
-        from rag.spans import parse_question
+        from rag.reading.spans import parse_question
 
         return parse_question(question)
     except (ImportError, OSError):

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from rag.answer import Reading
 from rag.errors import RagError
-from rag.llm_process import GeneratorUnavailable, LlamaProcess, probe
-from rag.question import analyse
-from rag.reader import ExtractiveReader, with_feature
+from rag.reading.llm_process import GeneratorUnavailable, LlamaProcess, probe
+from rag.reading.question import analyse
+from rag.reading.rules import ExtractiveReader, with_feature
 from rag.retrieval import Hit
 from rag.sparse import words
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from rag.question import (
+from rag.reading.question import (
     COUNT,
     DATE,
     DURATION,

@@ -121,7 +121,7 @@ def probe(model_path: Path, *, command: Sequence[str] | None = None,
 
 def _run_probe(model_path: Path, command: Sequence[str] | None, timeout: float
                ) -> dict[str, Any]:
-    argv = list(command or [sys.executable, "-m", "rag.llm_process", str(model_path)])
+    argv = list(command or [sys.executable, "-m", "rag.reading.llm_process", str(model_path)])
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
