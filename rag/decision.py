@@ -164,19 +164,27 @@ def fit_logistic(
 
 
 def choose_threshold(
-    conf: np.ndarray, gains: np.ndarray, unanswerable: np.ndarray, proposed: np.ndarray
+    conf: np.ndarray,
+    gains: np.ndarray,
+    unanswerable: np.ndarray,
+    proposed: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """The confidence threshold maximising SQuAD-2.0 overall F1 + abstention F1 on these
     questions; returns (threshold, overall F1, abstention F1) there.
 
     `conf` is each question's best confidence, `gains` the F1 its answer would earn,
-    `proposed` whether the reader proposed anything at all (if not, it always abstains).
+    `proposed` whether the reader proposed anything at all (if not, it always abstains);
+    `weights` (default 1 each) let a sample stand for a different share of unanswerable
+    questions than it holds.
     """
+    w = np.ones(len(conf)) if weights is None else weights
     best_t, best_u, best_overall = 0.5, -1.0, 0.0
     for t in sorted(set(np.round(conf[proposed], 4)) | {0.0, 1.01}):
         answered = (conf >= t) & proposed
-        overall = float(np.mean(np.where(answered, gains, unanswerable.astype(float))))
-        utility = overall + _abstention_f1(~answered, unanswerable)
+        earned = np.where(answered, gains, unanswerable.astype(float))
+        overall = float(np.sum(w * earned) / np.sum(w))
+        utility = overall + _abstention_f1(~answered, unanswerable, w)
         if utility > best_u + 1e-9:
             best_t, best_u, best_overall = float(t), utility, overall
     # Put the threshold midway to the next confidence below it, so it is not razor-thin.
@@ -186,12 +194,15 @@ def choose_threshold(
     return best_t, best_overall, best_u - best_overall
 
 
-def _abstention_f1(abstained: np.ndarray, unanswerable: np.ndarray) -> float:
+def _abstention_f1(
+    abstained: np.ndarray, unanswerable: np.ndarray, w: np.ndarray | None = None
+) -> float:
     """F1 of abstaining as the detection of unanswerable questions (0.0 when undefined)."""
-    tp = float(np.sum(abstained & unanswerable))
+    w = np.ones(len(abstained)) if w is None else w
+    tp = float(np.sum(w * (abstained & unanswerable)))
     if tp == 0:
         return 0.0
-    return 2 * tp / (float(np.sum(abstained)) + float(np.sum(unanswerable)))
+    return 2 * tp / (float(np.sum(w * abstained)) + float(np.sum(w * unanswerable)))
 
 
 def _cite(reading: Reading, document_text: DocumentText, *, start: int, end: int) -> Citation:
