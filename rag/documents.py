@@ -347,6 +347,11 @@ def _parse_document(raw: bytes, source: str) -> Document:
                 f"{source}: invalid JSON ({exc.msg} at line {exc.lineno}); expected "
                 '{"title": ..., "text": ..., "published": ..., "url": ...}'
             ) from None
+        except RecursionError:
+            raise InvalidDocument(
+                f"{source}: the JSON is nested too deeply to be an article; expected "
+                '{"title": ..., "text": ..., "published": ..., "url": ...}'
+            ) from None
         return document_from_json(data, source)
     if suffix in {".html", ".htm"}:
         return _from_html(text, source)

@@ -88,12 +88,14 @@ class _MetaParser(HTMLParser):
 
 def _ld_objects(node: Any) -> Iterator[dict[str, Any]]:
     """Every object in a JSON-LD document, including those inside `@graph` lists."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _ld_objects(item)
-    elif isinstance(node, dict):
-        yield node
-        yield from _ld_objects(node.get("@graph"))
+    stack = [node]  # a loop, not recursion: a page may nest lists hundreds deep
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            yield item
+            stack.append(item.get("@graph"))
 
 
 def _is_article(obj: dict[str, Any]) -> bool:
@@ -117,7 +119,7 @@ def _read_json_ld(parser: _MetaParser) -> None:
     for blob in parser.json_ld:
         try:
             data = json.loads(blob)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # hand-written JSON-LD is often broken; the other tags remain
         articles = [o for o in _ld_objects(data) if _is_article(o)]
         for obj in articles[:1]:

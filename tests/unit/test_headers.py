@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.requests import Request
 
 from rag import cli
@@ -191,6 +193,42 @@ def test_html_title_override_from_the_page_repeats_into_the_text_is_skipped() ->
                          "x.html")
     assert doc.text.startswith(TITLE)  # trafilatura keeps the <h1> in the text
     assert doc.text[doc.body_start :].startswith(BODY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        (f"{TITLE}\nUpdated: 26 February 2026\n\n{BODY}\n", "a.txt"),
+        (_html("<meta property=\"article:modified_time\" content=\"2026-02-26T10:00:00Z\">"),
+         "a.html"),
+        (json.dumps({"title": TITLE, "updated_at": "2026-02-26", "text": BODY}), "a.json"),
+        (f"---\ntitle: {TITLE}\nlastmod: 2026-02-26\n---\n{BODY}\n", "a.md"),
+    ],
+)
+def test_an_updated_date_stands_in_only_when_there_is_no_other(raw: str, name: str) -> None:
+    assert parse_document(raw.encode(), name).published == "2026-02-26"
+
+
+def test_deeply_nested_json_is_refused_and_deep_json_ld_is_skipped() -> None:
+    with pytest.raises(InvalidDocument, match="nested too deeply"):
+        parse_document(b"[" * 5000 + b"]" * 5000, "deep.json")
+    page = _html(f"<title>{TITLE}</title><script type=\"application/ld+json\">"
+                 + "[" * 5000 + "]" * 5000 + "</script>")
+    assert parse_document(page.encode(), "deep.html").title == TITLE
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([
+    "date", "avatar", "Title: x", "Date: ", "Subject: =?utf-8?q?a?=", " folded", "2026-02-25",
+    "16:30 04/02/2026", "https://x.example/a", "By Jane Doe", "---", "+++", "# Head", "\n",
+    "\n\n", "\r\n", "Source: ", "Reuters | 25 Feb 2026", "A body sentence.", "x" * 300, ":",
+]) | st.text(max_size=12), max_size=25))
+def test_any_text_gets_a_header_with_a_body_inside_it(parts: list[str]) -> None:
+    text = "".join(parts)
+    header = parse_header(text)
+    assert 0 <= header.body_start <= max(len(text) - 1, 0)
+    if text.strip():
+        assert text[header.body_start :].strip()
 
 
 # ----------------------------------------------------------------------------- seeds
