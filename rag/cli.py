@@ -109,21 +109,23 @@ def _overrides(args: argparse.Namespace) -> Any:
     if len(args.paths) != 1 or Path(args.paths[0]).is_dir():
         what = f"{len(args.paths)} paths were given" if len(args.paths) != 1 else (
             f"{args.paths[0]} is a folder")
-        raise RagError(f"{'/'.join(given)} describe one article, but {what}: give a single "
-                       "file, e.g. rag add --published 2026-02-25 article.txt")
+        raise RagError(f"{'/'.join(given)} can only be used with a single file, but {what}; "
+                       "give one file, e.g. rag add --published 2026-02-25 article.txt")
     return Overrides.checked(title=args.title, published=args.published, url=args.url,
                              prefix="--")
 
 
 def _note_undated(articles: Sequence[tuple[Path, Any]]) -> None:
     """One line per article without a date, saying how to give it one."""
+    import shlex
+
     from rag.documents import missing_date_hint
 
     for path, doc in articles:
         if doc.published is None:
             print(f"note: {doc.source} has no date in its header; "
                   f"{missing_date_hint(doc.source)}, or use "
-                  f"rag add --published YYYY-MM-DD {path}", file=sys.stderr)
+                  f"rag add --published YYYY-MM-DD {shlex.quote(str(path))}", file=sys.stderr)
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:

@@ -407,7 +407,8 @@ def test_rag_add_overrides_need_a_single_file(
     first, second = _article(tmp_path, "a.txt"), _article(tmp_path, "b.txt")
     assert cli.main(["--index", str(index), "add", "--title", "T", str(first),
                      str(second)]) == cli.EXIT_USER
-    assert "--title describe one article, but 2 paths were given" in capsys.readouterr().err
+    assert "--title can only be used with a single file, but 2 paths were given" in (
+        capsys.readouterr().err)
     assert cli.main(["--index", str(index), "add", "--published", "2026-02-25",
                      str(tmp_path)]) == cli.EXIT_USER
     assert f"{tmp_path} is a folder" in capsys.readouterr().err
@@ -427,13 +428,17 @@ def test_rag_add_reads_overrides_onto_the_article(tmp_path: Path) -> None:
 def test_undated_articles_get_one_note_each(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    undated = _article(tmp_path, "001.txt")
+    undated = _article(tmp_path, "001 draft.txt")
     dated = _article(tmp_path, "002.txt", f"{TITLE}\n2026-02-25\n\n")
-    cli._note_undated(cli._read_articles([undated, dated]))
+    undated_json = tmp_path / "003.json"
+    undated_json.write_text(json.dumps({"title": TITLE, "text": BODY}), encoding="utf-8")
+    cli._note_undated(cli._read_articles([undated, dated, undated_json]))
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        'note: 001.txt has no date in its header; add a "Date: YYYY-MM-DD" line to its '
-        f"header, or use rag add --published YYYY-MM-DD {undated}"
+        'note: 001 draft.txt has no date in its header; add a "Date: YYYY-MM-DD" line to its '
+        f"header, or use rag add --published YYYY-MM-DD '{undated}'",
+        'note: 003.json has no date in its header; add a "published": "YYYY-MM-DD" field, '
+        f"or use rag add --published YYYY-MM-DD {undated_json}",
     ]
 
 
