@@ -229,9 +229,10 @@ def _read_text(
     given = {k: v for k, v in (fields or {}).items() if v}
     known: dict[str, str | None] = {**front, **given}
     if "published" not in given:
-        # An "updated" date stands in only when the header gives no publication date.
-        dated = front.get("published") or front.get("updated")
-        known["published"] = _field_date(dated, source, "date") if dated else None
+        # Front matter dates are header lines like any other: unreadable means undated (and
+        # `rag add` says so). An "updated" date stands in only when there is no other.
+        dates = (parse_date(front[k]) for k in ("published", "updated") if k in front)
+        known["published"] = next((d.isoformat() for d in dates if d), None)
     header = parse_header(
         text[front_end:], title_hints=(known.get("title"), *hints)
     )
@@ -294,6 +295,8 @@ def _from_html(html: str, source: str) -> Document:
 
 
 _TEXT_KEYS = ("text", "body", "content", "articleBody", "article")
+_DOCUMENTED_KEYS = {"title", "published", "url"}
+_JSON_FIELDS = {"title", "published", "updated", "url", "outlet"}
 
 
 def document_from_json(data: object, source: str) -> Document:
@@ -302,22 +305,29 @@ def document_from_json(data: object, source: str) -> Document:
         raise InvalidDocument(
             f"{source}: a JSON article must be an object with at least a 'text' field"
         )
-    text = next((data[k] for k in _TEXT_KEYS if isinstance(data.get(k), str)), None)
-    if not isinstance(text, str) or not text.strip():
+    text = next((v for k in _TEXT_KEYS if isinstance(v := data.get(k), str) and v.strip()), None)
+    if text is None:
         raise InvalidDocument(f"{source}: the JSON article needs a non-empty string 'text'")
     fields: dict[str, str | None] = {}
     for key, value in data.items():
         name = FIELD_OF_KEY.get(normalise_key(str(key)))
-        if name in fields or name not in {"title", "published", "updated", "url", "outlet"}:
+        if name is None or name not in _JSON_FIELDS or fields.get(name):
             continue
-        if name in {"published", "updated"}:
-            fields[name] = _field_date(value, source, key)
+        if key in _DOCUMENTED_KEYS:
+            # The documented fields must hold what they say; a bad value is the caller's error.
+            read = _field_date if name == "published" else _optional_str
+            fields[name] = read(value, source, key)
         elif name == "outlet":
             # "source": "Reuters" or NewsAPI's "source": {"id": …, "name": "Reuters"}
             outlet = value.get("name") if isinstance(value, dict) else value
             fields[name] = outlet.strip() or None if isinstance(outlet, str) else None
-        else:
-            fields[name] = _optional_str(value, source, key)
+        elif isinstance(value, str):
+            # Aliases (datePublished, headline, link, …) count when they read; else skipped.
+            if name in {"published", "updated"}:
+                date = parse_date(value)
+                fields[name] = date.isoformat() if date else None
+            else:
+                fields[name] = value.strip() or None
     # An "updated" date stands in only when the article gives no publication date.
     fields["published"] = fields.get("published") or fields.pop("updated", None)
     fields.pop("updated", None)

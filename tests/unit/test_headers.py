@@ -209,6 +209,21 @@ def test_an_updated_date_stands_in_only_when_there_is_no_other(raw: str, name: s
     assert parse_document(raw.encode(), name).published == "2026-02-26"
 
 
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        (json.dumps({"title": TITLE, "time": "3 min read", "text": BODY}), "a.json"),
+        (json.dumps({"headline": 7, "datePublished": None, "text": BODY}), "a.json"),
+        (f"---\ntitle: {TITLE}\ndate: to be confirmed\n---\n{BODY}\n", "a.md"),
+        (f"{TITLE}\nDate: to be confirmed\n\n{BODY}\n", "a.txt"),
+    ],
+)
+def test_an_unreadable_header_date_leaves_the_article_undated(raw: str, name: str) -> None:
+    doc = parse_document(raw.encode(), name)
+    assert doc.published is None
+    assert doc.text[doc.body_start :].startswith(BODY)
+
+
 def test_deeply_nested_json_is_refused_and_deep_json_ld_is_skipped() -> None:
     with pytest.raises(InvalidDocument, match="nested too deeply"):
         parse_document(b"[" * 5000 + b"]" * 5000, "deep.json")
