@@ -188,7 +188,7 @@ def test_front_matter_fields_and_end() -> None:
     assert text[end:] == "Body.\n"
 
 
-def test_html_title_override_from_the_page_repeats_into_the_text_is_skipped() -> None:
+def test_html_headline_repeated_at_the_top_of_the_text_is_header() -> None:
     doc = parse_document(_html(f"<meta property=\"og:title\" content=\"{TITLE}\">").encode(),
                          "x.html")
     assert doc.text.startswith(TITLE)  # trafilatura keeps the <h1> in the text
