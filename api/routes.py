@@ -189,6 +189,15 @@ _UPLOAD_BODY: dict[str, Any] = {
                                  "description": "a .txt, .md, .html or .json article"},
                         "source": {"type": "string",
                                    "description": "source id (default: the file's name)"},
+                        "title": {"type": "string", "maxLength": 1000,
+                                  "description": "title, instead of the article's header's"},
+                        "published": {"type": "string", "maxLength": 64,
+                                      "examples": ["2026-02-27"],
+                                      "description": "publication date YYYY-MM-DD, instead "
+                                      "of the article's header's"},
+                        "url": {"type": "string", "maxLength": 4000,
+                                "description": "web address, instead of the article's "
+                                "header's"},
                     },
                 }
             },

@@ -13,7 +13,13 @@ from starlette.datastructures import UploadFile
 
 from api.errors import describe_validation_errors
 from api.schemas import DocumentIn
-from rag.documents import Document, document_from_text, parse_document, validate_source
+from rag.documents import (
+    Document,
+    Overrides,
+    document_from_text,
+    parse_document,
+    validate_source,
+)
 from rag.settings import Settings
 
 _SLUG_MAX = 60
@@ -68,7 +74,8 @@ async def _from_json(request: Request, settings: Settings) -> Document:
 
 
 async def _from_form(request: Request, settings: Settings) -> Document:
-    # Small text fields only; the file part is spooled to disk by Starlette, capped upstream.
+    # Small text fields only (source, title, published, url); the file part is spooled to
+    # disk by Starlette, capped upstream.
     form = await request.form(max_files=1, max_fields=4, max_part_size=64 * 1024)
     try:
         upload = form.get("file")
@@ -76,11 +83,18 @@ async def _from_form(request: Request, settings: Settings) -> Document:
             raise HTTPException(
                 422, "the multipart upload needs a 'file' field holding the article"
             )
-        given = form.get("source")
-        if given is not None and not isinstance(given, str):
-            raise HTTPException(422, "'source' must be a text field, not a file")
-        source = given or upload.filename or ""
+        texts: dict[str, str | None] = {}
+        for name in ("source", "title", "published", "url"):
+            value = form.get(name)
+            if value is not None and not isinstance(value, str):
+                raise HTTPException(422, f"'{name}' must be a text field, not a file")
+            # A form field left blank is not given (browsers send every field).
+            texts[name] = value if isinstance(value, str) and value.strip() else None
+        source = texts["source"] or upload.filename or ""
         validate_source(source)
+        overrides = Overrides.checked(
+            title=texts["title"], published=texts["published"], url=texts["url"]
+        )
         if upload.size is not None and upload.size > settings.max_document_bytes:
             raise _too_large(upload.size, settings)
         raw = await upload.read(settings.max_document_bytes + 1)
@@ -88,4 +102,4 @@ async def _from_form(request: Request, settings: Settings) -> Document:
             raise _too_large(len(raw), settings)
     finally:
         await form.close()
-    return await run_in_threadpool(parse_document, raw, source)
+    return await run_in_threadpool(parse_document, raw, source, overrides)

@@ -76,7 +76,7 @@ def _print_report(report: Any, verb: str) -> None:
         print(f"  skipped  {source} (unchanged)")
 
 
-def _read_docs(paths: Sequence[Path]) -> list[Any]:
+def _read_articles(paths: Sequence[Path], overrides: Any = None) -> list[tuple[Path, Any]]:
     """Read every article first, so one bad file stops the batch before any write."""
     from rag.documents import collect_paths, read_document
 
@@ -84,12 +84,48 @@ def _read_docs(paths: Sequence[Path]) -> list[Any]:
     docs = []
     for path in collect_paths(paths):
         try:
-            docs.append(read_document(path))
+            doc = read_document(path)
+            docs.append((path, overrides.apply(doc) if overrides else doc))
         except RagError as exc:
             problems.append(str(exc))
     if problems:
         raise RagError("; ".join(problems) + " (nothing was changed)")
     return docs
+
+
+def _read_docs(paths: Sequence[Path]) -> list[Any]:
+    """The articles at these paths (files or folders), all read before anything is written."""
+    return [doc for _, doc in _read_articles(paths)]
+
+
+def _overrides(args: argparse.Namespace) -> Any:
+    """`rag add --title/--published/--url`, checked before anything is read or written."""
+    from rag.documents import Overrides
+
+    given = [f"--{name}" for name in ("title", "published", "url") if getattr(args, name, None)
+             is not None]
+    if not given:
+        return None
+    if len(args.paths) != 1 or Path(args.paths[0]).is_dir():
+        what = f"{len(args.paths)} paths were given" if len(args.paths) != 1 else (
+            f"{args.paths[0]} is a folder")
+        raise RagError(f"{'/'.join(given)} can only be used with a single file, but {what}; "
+                       "give one file, e.g. rag add --published 2026-02-25 article.txt")
+    return Overrides.checked(title=args.title, published=args.published, url=args.url,
+                             prefix="--")
+
+
+def _note_undated(articles: Sequence[tuple[Path, Any]]) -> None:
+    """One line per article without a date, saying how to give it one."""
+    import shlex
+
+    from rag.documents import missing_date_hint
+
+    for path, doc in articles:
+        if doc.published is None:
+            print(f"note: {doc.source} has no date in its header; "
+                  f"{missing_date_hint(doc.source)}, or use "
+                  f"rag add --published YYYY-MM-DD {shlex.quote(str(path))}", file=sys.stderr)
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
@@ -98,21 +134,24 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     source_dir = Path(args.from_dir) if args.from_dir else settings.seeds_dir
     if not source_dir.is_dir():
         raise RagError(f"{source_dir}: no such folder; give --from a folder of articles")
-    docs = _read_docs([source_dir])
+    articles = _read_articles([source_dir])
     index = _open_index(args, create=True, check=False)
     with _progress("embedding", sys.stderr.isatty()) as progress:
-        report = index.add_documents(docs, sync=True, progress=progress)
+        report = index.add_documents([d for _, d in articles], sync=True, progress=progress)
     _print_report(report, f"built {index.folder} from {source_dir}")
+    _note_undated(articles)
     return EXIT_OK
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    """rag add PATH..."""
-    docs = _read_docs([Path(p) for p in args.paths])
+    """rag add [--title T] [--published YYYY-MM-DD] [--url U] PATH..."""
+    overrides = _overrides(args)
+    articles = _read_articles([Path(p) for p in args.paths], overrides)
     index = _open_index(args, create=True)
     with _progress("embedding", sys.stderr.isatty()) as progress:
-        report = index.add_documents(docs, progress=progress)
+        report = index.add_documents([d for _, d in articles], progress=progress)
     _print_report(report, "add")
+    _note_undated(articles)
     return EXIT_OK
 
 
@@ -360,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = sub.add_parser("add", help="add or update articles (files or folders)")
     add.add_argument("paths", nargs="+")
+    add.add_argument("--title", help="the article's title, instead of its header's (one file)")
+    add.add_argument("--published", metavar="YYYY-MM-DD",
+                     help="the article's publication date, instead of its header's (one file)")
+    add.add_argument("--url", help="the article's web address, instead of its header's (one file)")
     add.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="remove articles by source id")

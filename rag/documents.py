@@ -1,8 +1,9 @@
 """Articles in: read .txt/.md/.html/.json files into verbatim `Document` records.
 
 The stored text is kept exactly as read (after UTF-8 decoding) because every citation
-offset points into it. Metadata (title, published date, outlet) is parsed from the
-header lines that scraped news text tends to carry, without touching the text.
+offset points into it. Metadata (title, published date, outlet, URL) comes from the
+article's header (`rag.headers`), its HTML tags (`rag.html_meta`) or its JSON fields,
+without touching the text; a person's `Overrides` replace what the header says.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from rag.dates import find_date, parse_date, read_date
 from rag.errors import InvalidDocument
+from rag.headers import FIELD_OF_KEY, normalise_key, parse_header, split_front_matter
+from rag.html_meta import html_metadata
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json")
 MAX_SOURCE_LEN = 200
@@ -114,200 +119,81 @@ def decode_text(raw: bytes, name: str) -> str:
     return text
 
 
-# ---------------------------------------------------------------------------- dates
+# ---------------------------------------------------------------------------- overrides
 
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        "january february march april may june july august september october november december"
-        .split()
-    )
-}
-_ISO_RE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.]+Z?)?\b")
-_NUMERIC_RE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b")
-_WORDY_RE = re.compile(
-    r"\b(?:(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})"
-    r"|([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4}))\b"
-)
-_MENTION_RE = re.compile(r"\b([A-Za-z]{3,9})\s+(\d{1,2})(?:st|nd|rd|th)?\b")
-
-
-def _month(word: str) -> int | None:
-    word = word.lower()
-    for name, number in _MONTHS.items():
-        if len(word) >= 3 and name.startswith(word):
-            return number
-    return None
-
-
-def _safe_date(year: int, month: int, day: int) -> dt.date | None:
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
-
-
-def parse_date(value: str, context: str = "") -> dt.date | None:
-    """Find a calendar date in `value`; numeric d/m ambiguity is settled from `context`.
-
-    "04/02/2026" could be 4 February or April 2. News text usually names the day
-    ("On February 4th"), so a month-and-day mention in the context decides; without
-    one, day-first wins (the convention of the outlets we ingest: HK, UK, EU).
-    """
-    if m := _ISO_RE.search(value):
-        return _safe_date(int(m[1]), int(m[2]), int(m[3]))
-    if m := _WORDY_RE.search(value):
-        if m[1]:
-            month = _month(m[2])
-            return _safe_date(int(m[3]), month, int(m[1])) if month else None
-        month = _month(m[4])
-        return _safe_date(int(m[6]), month, int(m[5])) if month else None
-    if m := _NUMERIC_RE.search(value):
-        a, b, year = int(m[1]), int(m[2]), int(m[3])
-        day_first = _safe_date(year, b, a)
-        month_first = _safe_date(year, a, b)
-        if day_first and month_first and day_first != month_first:
-            mentioned = {
-                (month, int(day))
-                for word, day in _MENTION_RE.findall(context[:2000])
-                if (month := _month(word))
-            }
-            if (month_first.month, month_first.day) in mentioned and (
-                day_first.month,
-                day_first.day,
-            ) not in mentioned:
-                return month_first
-        return day_first or month_first
-    return None
-
-
-# ---------------------------------------------------------------------------- headers
-
-_LABEL_RE = re.compile(
-    r"^\s*(date|published|updated|posted|time|title|source|outlet|publisher|by|author|"
-    r"avatar|url|link)\s*[:：]?\s*(.*?)\s*$",
-    re.IGNORECASE,
-)
-_DATE_LABELS = {"date", "published", "updated", "posted", "time"}
-_OUTLET_LABELS = {"source", "outlet", "publisher"}
-# A header line is short; the body starts at the first long line or after the header block.
-_MAX_HEADER_LINE = 250
-_MAX_HEADER_LINES = 8
+_MAX_TITLE_CHARS = 1000
 
 
 @dataclass(frozen=True)
-class _Header:
-    title: str | None
-    published: str | None
-    outlet: str | None
-    url: str | None
-    body_start: int
+class Overrides:
+    """Metadata a person gives for one article; it replaces what the article's header says."""
+
+    title: str | None = None
+    published: str | None = None  # ISO date, YYYY-MM-DD
+    url: str | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        title: str | None = None,
+        published: str | None = None,
+        url: str | None = None,
+        prefix: str = "",
+    ) -> Overrides:
+        """Validate given metadata (None: not given); messages call a field `prefix + name`."""
+        if title is not None:
+            title = title.strip()
+            if not title:
+                raise InvalidDocument(f"{prefix}title is empty; give the headline or leave it out")
+            if "\n" in title or "\r" in title:
+                raise InvalidDocument(f"{prefix}title must be one line, not several")
+            if len(title) > _MAX_TITLE_CHARS:
+                raise InvalidDocument(
+                    f"{prefix}title is {len(title):,} characters long; the limit is "
+                    f"{_MAX_TITLE_CHARS:,}"
+                )
+        if published is not None:
+            try:
+                published = read_date(published).isoformat()
+            except ValueError as exc:
+                raise InvalidDocument(
+                    f"{prefix}published {published!r} is not a usable date: {exc}; give it as "
+                    "YYYY-MM-DD, e.g. 2026-02-25"
+                ) from None
+        if url is not None:
+            url = url.strip()
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or " " in url:
+                raise InvalidDocument(
+                    f"{prefix}url {url!r} is not a web address; give it as "
+                    "https://host/path"
+                )
+        return cls(title=title, published=published, url=url)
+
+    def apply(self, doc: Document) -> Document:
+        """`doc` with the given fields replaced (validated again by `Document`)."""
+        given = {k: v for k, v in vars(self).items() if v is not None}
+        return replace(doc, **given) if given else doc
 
 
-def _lines_with_offsets(text: str) -> Iterator[tuple[int, str]]:
-    offset = 0
-    for line in text.splitlines(keepends=True):
-        yield offset, line.rstrip("\r\n")
-        offset += len(line)
-
-
-def parse_header(text: str) -> _Header:
-    """Read title, date, outlet and URL from the leading header lines of scraped article text.
-
-    Handles the shapes seen in scraped news: a label with its value on the same line
-    ("date 2026-02-27 <title>", "Published: 4 Feb 2026"), a label on its own line with the
-    value below it ("date" / "16:30 04/02/2026"), a first-line title, and an "avatar" line
-    followed by the outlet's name.
-    """
-    title = published = outlet = url = None
-    pending: str | None = None  # a label whose value is on the next line
-    body_start = 0
-    header_lines = 0
-    saw_metadata = False
-    first_text: tuple[int, str] | None = None
-    lines = list(_lines_with_offsets(text))
-    for index, (offset, raw_line) in enumerate(lines):
-        line = raw_line.strip()
-        if not line:
-            continue
-        if header_lines >= _MAX_HEADER_LINES or len(line) > _MAX_HEADER_LINE:
-            body_start = offset
-            break
-        label_match = _LABEL_RE.match(line)
-        label = label_match[1].lower() if label_match else None
-        rest = label_match[2] if label_match else ""
-        if pending is not None:
-            # The value line of a label that stood alone.
-            if pending in _DATE_LABELS and (date := parse_date(line, text)):
-                published = published or date.isoformat()
-            elif pending == "avatar" or pending in _OUTLET_LABELS:
-                outlet = outlet or line
-            elif pending == "title":
-                title = title or line
-            elif pending in {"url", "link"}:
-                url = url or line
-            pending = None
-            saw_metadata = True
-            header_lines += 1
-            continue
-        if label and not rest:
-            pending = label
-            header_lines += 1
-            continue
-        if label and label in _DATE_LABELS and (date := parse_date(rest, text)):
-            published = published or date.isoformat()
-            # "date 2026-02-27 <title>": what follows the date on the line is the title.
-            date_match = _ISO_RE.search(rest) or _WORDY_RE.search(rest) or _NUMERIC_RE.search(rest)
-            trailing = rest[date_match.end():].strip(" -|:") if date_match else ""
-            if trailing and not title:
-                title = trailing
-            saw_metadata = True
-            header_lines += 1
-            continue
-        if label in {"title"} and rest:
-            title, saw_metadata = title or rest, True
-            header_lines += 1
-            continue
-        if label in _OUTLET_LABELS | {"by", "author"} and rest and len(rest) < 80:
-            if label in _OUTLET_LABELS:
-                outlet = outlet or rest
-            saw_metadata = True
-            header_lines += 1
-            continue
-        if label in {"url", "link"} and rest:
-            url, saw_metadata = url or rest, True
-            header_lines += 1
-            continue
-        # A plain text line: the title if it comes first and metadata follows it.
-        if first_text is None and not saw_metadata and index + 1 < len(lines):
-            first_text = (offset, line)
-            header_lines += 1
-            continue
-        body_start = offset
-        break
-    else:
-        body_start = 0
-    if first_text is not None:
-        if saw_metadata:
-            title = title or first_text[1]
-        elif body_start > first_text[0]:
-            # A short first line followed by a blank line reads as a headline.
-            nxt = text[first_text[0] + len(first_text[1]) :][:2]
-            if len(first_text[1]) <= 150 and nxt.startswith(("\n\n", "\r\n")):
-                title = title or first_text[1]
-            else:
-                body_start = first_text[0]
-    if not saw_metadata and title is None:
-        body_start = 0
-    if body_start >= len(text) or not text[body_start:].strip():
-        body_start = 0
-    return _Header(title, published, outlet, url, body_start)
+def missing_date_hint(source: str) -> str:
+    """How to give an article of this file type its date, for a note to the user."""
+    suffix = Path(source).suffix.lower()
+    if suffix == ".json":
+        return 'add a "published": "YYYY-MM-DD" field'
+    if suffix in {".html", ".htm"}:
+        return 'add <meta property="article:published_time" content="YYYY-MM-DD"> to its head'
+    if suffix in {".md", ".markdown"}:
+        return 'add "date: YYYY-MM-DD" to its front matter or a "Date: YYYY-MM-DD" line'
+    return 'add a "Date: YYYY-MM-DD" line to its header'
 
 
 # ---------------------------------------------------------------------------- formats
 
 
-def _normalise_date_field(value: object, name: str, field: str) -> str | None:
+def _field_date(value: object, name: str, field: str) -> str | None:
+    """A date field of a structured article (JSON, front matter): ISO, or a clear error."""
     if value in (None, ""):
         return None
     if not isinstance(value, str):
@@ -328,6 +214,39 @@ def _optional_str(value: object, name: str, field: str) -> str | None:
     return value.strip() or None
 
 
+def _read_text(
+    text: str,
+    source: str,
+    fields: dict[str, str | None] | None = None,
+    hints: tuple[str | None, ...] = (),
+) -> Document:
+    """Front matter, then header lines; `fields` (from HTML or JSON metadata) win over both."""
+    if not text.strip():
+        raise InvalidDocument(f"{source}: the article text is empty; give it some text")
+    front, front_end = split_front_matter(text)
+    if front_end and not text[front_end:].strip():
+        raise InvalidDocument(f"{source}: only front matter, no article text; add the body")
+    given = {k: v for k, v in (fields or {}).items() if v}
+    known: dict[str, str | None] = {**front, **given}
+    if "published" not in given:
+        # Front matter dates are header lines like any other: unreadable means undated (and
+        # `rag add` says so). An "updated" date stands in only when there is no other.
+        dates = (parse_date(front[k]) for k in ("published", "updated") if k in front)
+        known["published"] = next((d.isoformat() for d in dates if d), None)
+    header = parse_header(
+        text[front_end:], title_hints=(known.get("title"), *hints)
+    )
+    return Document(
+        source=validate_source(source),
+        text=text,
+        title=known.get("title") or header.title,
+        published=known.get("published") or header.published,
+        outlet=known.get("outlet") or header.outlet,
+        url=known.get("url") or header.url,
+        body_start=front_end + header.body_start,
+    )
+
+
 def document_from_text(
     text: str,
     source: str,
@@ -336,56 +255,19 @@ def document_from_text(
     published: str | None = None,
     url: str | None = None,
 ) -> Document:
-    """Build a Document from plain article text; header metadata fills what is not given."""
-    if not text.strip():
-        raise InvalidDocument(f"{source}: the article text is empty; give it some text")
-    header = parse_header(text)
-    return Document(
-        source=validate_source(source),
-        text=text,
-        title=title or header.title,
-        published=_normalise_date_field(published, source, "published") or header.published,
-        outlet=header.outlet,
-        url=url or header.url,
-        body_start=header.body_start,
-    )
-
-
-_FRONT_MATTER_RE = re.compile(r"---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.DOTALL)
-_MD_TITLE_RE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+    """Build a Document from plain article text; given metadata overrides its header."""
+    # "" means "not given" here, as in an API body or a form left blank.
+    overrides = Overrides.checked(title=title or None, published=published or None, url=url or None)
+    return overrides.apply(_read_text(text, source, hints=(overrides.title,)))
 
 
 def _from_markdown(text: str, source: str) -> Document:
-    """Markdown: YAML-style front matter and the first `# heading` give the metadata."""
-    meta: dict[str, str] = {}
-    front_end = 0
-    if front := _FRONT_MATTER_RE.match(text):
-        for line in front[1].splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                meta[key.strip().lower()] = value.strip().strip("'\"")
-        front_end = front.end()
-    if not text[front_end:].strip():
-        raise InvalidDocument(f"{source}: only front matter, no article text; add the body")
-    # Header lines of scraped text may follow the front matter; parse the part after it.
-    header = parse_header(text[front_end:])
-    heading = _MD_TITLE_RE.search(text, front_end)
-    header_title = header.title.lstrip("#").strip() if header.title else None
-    return Document(
-        source=validate_source(source),
-        text=text,
-        title=meta.get("title") or (heading[1] if heading else None) or header_title or None,
-        published=_normalise_date_field(
-            meta.get("date") or meta.get("published"), source, "published"
-        )
-        or header.published,
-        outlet=header.outlet,
-        url=meta.get("url") or header.url,
-        body_start=front_end + header.body_start,
-    )
+    """Markdown: front matter, a leading `# heading` and header lines give the metadata."""
+    return _read_text(text, source)
 
 
 def _from_html(html: str, source: str) -> Document:
+    """HTML: the page's own metadata tags, and the article body trafilatura extracts."""
     import trafilatura  # heavy (lxml); only needed for HTML
 
     extracted = trafilatura.bare_extraction(
@@ -397,36 +279,68 @@ def _from_html(html: str, source: str) -> Document:
             f"{source}: no article body found in this HTML page; save the article itself, "
             "or give its text as .txt"
         )
-    published = getattr(extracted, "date", None)
-    return document_from_text(
-        text,
-        source,
-        title=getattr(extracted, "title", None),
-        published=published if isinstance(published, str) else None,
-        url=getattr(extracted, "url", None),
-    )
+    meta = html_metadata(html)
+    # trafilatura's own date is not used: without a date tag it takes one from the body text.
+    published = find_date(meta.published) if meta.published else None
+    found_title = getattr(extracted, "title", None)
+    found_url = getattr(extracted, "url", None)
+    fields: dict[str, str | None] = {
+        "title": meta.title or (found_title if isinstance(found_title, str) else None)
+        or meta.page_title,
+        "published": published.date.isoformat() if published else None,
+        "url": meta.url or (found_url if isinstance(found_url, str) else None),
+        "outlet": meta.outlet,
+    }
+    return _read_text(text, source, fields, hints=(found_title, meta.page_title))
+
+
+_TEXT_KEYS = ("text", "body", "content", "articleBody", "article")
+_DOCUMENTED_KEYS = {"title", "published", "url"}
+_JSON_FIELDS = {"title", "published", "updated", "url", "outlet"}
 
 
 def document_from_json(data: object, source: str) -> Document:
-    """Build a Document from a JSON object {text, title?, published?, url?}."""
+    """Build a Document from a JSON object {text, title?, published?, url?} (or its aliases)."""
     if not isinstance(data, dict):
         raise InvalidDocument(
             f"{source}: a JSON article must be an object with at least a 'text' field"
         )
-    text = data.get("text")
-    if not isinstance(text, str) or not text.strip():
+    text = next((v for k in _TEXT_KEYS if isinstance(v := data.get(k), str) and v.strip()), None)
+    if text is None:
         raise InvalidDocument(f"{source}: the JSON article needs a non-empty string 'text'")
-    return document_from_text(
-        text,
-        source,
-        title=_optional_str(data.get("title"), source, "title"),
-        published=_optional_str(data.get("published"), source, "published"),
-        url=_optional_str(data.get("url"), source, "url"),
-    )
+    fields: dict[str, str | None] = {}
+    for key, value in data.items():
+        name = FIELD_OF_KEY.get(normalise_key(str(key)))
+        if name is None or name not in _JSON_FIELDS or fields.get(name):
+            continue
+        if key in _DOCUMENTED_KEYS:
+            # The documented fields must hold what they say; a bad value is the caller's error.
+            read = _field_date if name == "published" else _optional_str
+            fields[name] = read(value, source, key)
+        elif name == "outlet":
+            # "source": "Reuters" or NewsAPI's "source": {"id": …, "name": "Reuters"}
+            outlet = value.get("name") if isinstance(value, dict) else value
+            fields[name] = outlet.strip() or None if isinstance(outlet, str) else None
+        elif isinstance(value, str):
+            # Aliases (datePublished, headline, link, …) count when they read; else skipped.
+            if name in {"published", "updated"}:
+                date = parse_date(value)
+                fields[name] = date.isoformat() if date else None
+            else:
+                fields[name] = value.strip() or None
+    # An "updated" date stands in only when the article gives no publication date.
+    fields["published"] = fields.get("published") or fields.pop("updated", None)
+    fields.pop("updated", None)
+    return _read_text(text, source, fields)
 
 
-def parse_document(raw: bytes, source: str) -> Document:
+def parse_document(raw: bytes, source: str, overrides: Overrides | None = None) -> Document:
     """Turn the bytes of an article file into a Document, by the file name's suffix."""
+    doc = _parse_document(raw, source)
+    return overrides.apply(doc) if overrides else doc
+
+
+def _parse_document(raw: bytes, source: str) -> Document:
     validate_source(source)
     suffix = Path(source).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -441,6 +355,11 @@ def parse_document(raw: bytes, source: str) -> Document:
         except json.JSONDecodeError as exc:
             raise InvalidDocument(
                 f"{source}: invalid JSON ({exc.msg} at line {exc.lineno}); expected "
+                '{"title": ..., "text": ..., "published": ..., "url": ...}'
+            ) from None
+        except RecursionError:
+            raise InvalidDocument(
+                f"{source}: the JSON is nested too deeply to be an article; expected "
                 '{"title": ..., "text": ..., "published": ..., "url": ...}'
             ) from None
         return document_from_json(data, source)

@@ -467,7 +467,10 @@ class Index:
                     )
                 if existing == doc.content_hash and not reset:
                     stored = store.document_meta(doc.source)
-                    if stored == (doc.title, doc.published, doc.url):
+                    # Same text read with a better header parser (or given overrides) still
+                    # has to update its metadata and where its body starts.
+                    meta = (doc.title, doc.published, doc.url, doc.outlet, doc.body_start)
+                    if stored == meta:
                         report.unchanged.append(doc.source)
                         continue
                 (report.updated if existing else report.added).append(doc.source)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -213,12 +214,13 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
-    def document_meta(self, source: str) -> tuple[str | None, str | None, str | None] | None:
-        """(title, published, url) of `source`, or None."""
+    def document_meta(self, source: str) -> tuple[Any, ...] | None:
+        """(title, published, url, outlet, body_start) of `source`, or None."""
         row = self.conn.execute(
-            "SELECT title, published, url FROM documents WHERE source = ?", (source,)
+            "SELECT title, published, url, outlet, body_start FROM documents WHERE source = ?",
+            (source,),
         ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return tuple(row) if row else None
 
     def list_documents(self) -> list[DocumentInfo]:
         """Every indexed article, newest first, then by source."""

@@ -93,7 +93,18 @@ def test_metadata_only_change_updates_without_embedding(tmp_path: Path) -> None:
     embedder.embedded.clear()
     report = index.add_documents([Document(source="f.txt", text=text, title="New title")])
     assert report.updated == ["f.txt"] and report.chunks_embedded == 0
-    assert index._require_store().document_meta("f.txt") == ("New title", None, None)
+    assert index._require_store().document_meta("f.txt") == ("New title", None, None, None, 0)
+
+
+def test_a_header_read_anew_updates_where_the_body_starts(tmp_path: Path) -> None:
+    index = fake_index(tmp_path / "index")
+    text = "Harbour ferry sets record\nBy Jane Doe\n\nThe ferry carried 4,321 passengers.\n"
+    index.add_documents([Document(source="f.txt", text=text, title="Harbour ferry sets record")])
+    better = Document(source="f.txt", text=text, title="Harbour ferry sets record",
+                      body_start=text.index("The ferry"))
+    report = index.add_documents([better])
+    assert report.updated == ["f.txt"]
+    assert index._require_store().document_meta("f.txt")[4] == better.body_start
 
 
 def test_same_text_under_another_name_is_refused(seeded: Path) -> None:
