@@ -103,22 +103,34 @@ def test_top_k_controls_passages_and_is_validated(qa: QA) -> None:
         qa.ask("Who leads the facility?", top_k=0)
 
 
+# The update's date comes only from its header, in three common layouts (the file name
+# carries no date): title / URL / ISO date lines, key lines, an e-mail header.
+UPDATE_HEADERS = [
+    "Innovation centre budget raised\nhttps://news.example.com/hk/innovation-budget\n"
+    "2026-03-20\n\n",
+    "Title: Innovation centre budget raised\nDate: 20 March 2026\nSource: Example News\n\n",
+    "From: desk@example.com\nSubject: Innovation centre budget raised\n"
+    "Date: Fri, 20 Mar 2026 09:15:00 +0800\n\n",
+]
+
+
+@pytest.mark.parametrize("header", UPDATE_HEADERS, ids=["lines", "keys", "email"])
 def test_newer_article_wins_and_is_cited_first(
-    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path
+    real_seed_index_dir: Path, real_embedder: Embedder, tmp_path: Path, header: str
 ) -> None:
     with _seeds_plus(
         real_seed_index_dir, real_embedder, tmp_path,
-        "date 2026-03-20 Innovation centre budget raised\n\n"
-        "The Hong Kong government will now earmark about HK$300 million to establish the "
-        "national manufacturing innovation center, officials said on Friday, raising the sum "
-        "announced in the budget.",
-        "update_2026-03-20.txt",
+        header + "The Hong Kong government will now earmark about HK$300 million to establish "
+        "the national manufacturing innovation center, officials said on Friday, raising the "
+        "sum announced in the budget.",
+        "update.txt",
     ) as qa:
         answer = qa.ask("How much will the government earmark for the manufacturing innovation "
                         "center?")
         _assert_contract(answer, qa)
         assert answer.answer is not None and "300" in answer.answer
-        assert answer.citations[0].source == "update_2026-03-20.txt"
+        assert answer.citations[0].source == "update.txt"
+        assert answer.citations[0].published == "2026-03-20"
         published = [c.published for c in answer.citations]
         assert published == sorted(published, reverse=True)
 
