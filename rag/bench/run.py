@@ -1,6 +1,6 @@
 """`rag bench`: one command that measures build, search, memory and a peer on this machine.
 
-Every measurement runs in its own subprocess (rag/bench_workers.py) so peak memory and
+Every measurement runs in its own subprocess (rag/bench/workers.py) so peak memory and
 imports of one part never pollute another. Writes bench.json, bench.md and bench.png.
 """
 
@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.bench_workers import RESULT_PREFIX
+from rag.bench.workers import RESULT_PREFIX
 
 DEFAULT_SIZES = (10_000, 100_000)
 REAL_CHUNKS = 500  # real-model subset: ~10 s a pass at ~50 chunks/s idle, ~70 s busy
 VECTORS_NOTE = (
-    "Sizes {sizes}: chunk texts are synthetic (rag/synth.py) and vectors are calibrated "
+    "Sizes {sizes}: chunk texts are synthetic (rag/bench/synth.py) and vectors are calibrated "
     "synthetic vectors, not model outputs (a random mix of two real MiniLM chunk vectors plus "
     "Gaussian noise with their covariance), so those runs measure index cost, not the model. "
     "Embedding cost is measured with the real model on the {real}-chunk subset."
@@ -68,7 +68,7 @@ def run_worker(name: str, args: dict[str, Any], *, timeout: float = 3600) -> dic
     started = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "rag.bench_workers", name, json.dumps(args)],
+            [sys.executable, "-m", "rag.bench.workers", name, json.dumps(args)],
             capture_output=True, text=True, timeout=timeout, env=env,
         )
     except subprocess.TimeoutExpired:

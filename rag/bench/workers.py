@@ -1,7 +1,7 @@
 """Benchmark workers: each runs in its own process so peak memory and imports don't mix.
 
-Run as `python -m rag.bench_workers NAME ARGS_JSON`; the last stdout line is
-`BENCH_RESULT <json>`. `rag.bench` starts them and assembles the report.
+Run as `python -m rag.bench.workers NAME ARGS_JSON`; the last stdout line is
+`BENCH_RESULT <json>`. `rag.bench.run` starts them and assembles the report.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.bench.synth import SyntheticCorpus
 from rag.chunking import Chunk
 from rag.documents import Document
-from rag.synth import SyntheticCorpus
 
 if TYPE_CHECKING:
     from rag.retrieval import Mode
@@ -108,7 +108,7 @@ def gold_questions(root: Path) -> list[str]:
 
 def repo_root() -> Path:
     """The project folder (seeds/ and eval/ live there)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------- corpus
