@@ -7,6 +7,7 @@ the same chunks. Every measurement runs in a fresh process; the report goes to b
 bench.md and bench.png.
 """
 
-from rag.bench.run import add_bench_parser, run_bench
+from rag.bench.cli import add_bench_parser
+from rag.bench.run import run_bench
 
 __all__ = ["add_bench_parser", "run_bench"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from rag.bench.run import main
+from rag.bench.cli import main
 
 sys.exit(main())
