@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from rag.bench import add_bench_parser, run_bench
-from rag.bench_workers import CalibratedVectors, ParagraphChunker, SyntheticEmbedder
+from rag.bench.standins import CalibratedVectors, ParagraphChunker, SyntheticEmbedder
+from rag.bench.synth import SyntheticCorpus
 from rag.dense import FLAT_MAX_CHUNKS, MIN_TRAIN_PER_LIST, DenseIndex, choose_factory, ivf_lists
-from rag.synth import SyntheticCorpus
 
 # ---------------------------------------------------------------------------- synth
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag.documents import Document
 
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"
 
 # Pools the slots draw from. Mixed origins on purpose: BM25's vocabulary (and so its index
 # size and latency) grows with the corpus the way a real news archive's does.
