@@ -96,7 +96,9 @@ class LearnedReader:
         calibration: Calibration | None = None,
         *,
         read_hits: int = 5,
-        sentences: int = 4,
+        # 3 sentences with one neighbour each: on held-out SQuAD through the pipeline as
+        # accurate as 4 (ranked F1 0.472 vs 0.469, 250 questions) at ~30 % less read time.
+        sentences: int = 3,
         context: int = 1,
         spans_per_window: int = 3,
         type_fit: float = TYPE_FIT,
