@@ -374,6 +374,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     report = train_reader(Path(args.data), Path(args.out), cfg,
                           calib_questions=args.calib_questions,
                           checkpoint_every=args.checkpoint_every,
+                          news=tuple(Path(p) for p in args.news or ()),
+                          index_dir=Path(args.index) if args.index else None,
                           log=lambda m: print(m, flush=True))
     val = report["heldout_int8"]["val"]
     print(f"held-out SQuAD (val articles, int8): answerable F1 {val['has_answer_f1']:.3f}, "
@@ -456,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--calib-questions", type=int, default=0,
                     help="cap calib/val questions run through the pipeline (0 = all)")
     tr.add_argument("--checkpoint-every", type=int, default=200, metavar="STEPS")
+    tr.add_argument("--news", nargs="+", metavar="GOLD",
+                    help="development questions over the articles of --index that the "
+                    "calibration also learns from (never the gold or blind sets)")
     tr.add_argument("--ship", action="store_true",
                     help="copy the finished model and calibration into the rag package")
     tr.set_defaults(func=cmd_train_reader)

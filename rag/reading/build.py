@@ -25,7 +25,8 @@ CARD = "MODEL_CARD.md"
 
 
 def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: int = 0,
-                 checkpoint_every: int = 200, log: Log = print) -> dict[str, Any]:
+                 checkpoint_every: int = 200, news: tuple[Path, ...] = (),
+                 index_dir: Path | None = None, log: Log = print) -> dict[str, Any]:
     """Run every stage not yet done; returns the full report (also `out/report.json`)."""
     import torch
 
@@ -61,10 +62,15 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
         span_model = SpanModel(model_dir)
         if rows_file.is_file():  # rows already collected with these weights: refit only
             fit_rows, val_rows = calibrate.load_rows(rows_file)
-            calib = calibrate.fit(fit_rows, note=f"{len(fit_rows)} questions on held-out SQuAD "
-                                  "articles (+ generic off-topic) through the real pipeline; "
-                                  "never gold or blind data")
+            dev = _news_rows(news, index_dir, span_model, log) if news else []
+            calib = calibrate.fit(calibrate.with_news(fit_rows, dev), note=(
+                f"{len(fit_rows)} questions on held-out SQuAD articles (+ generic off-topic)"
+                + (f" and {len(dev)} development questions over news ("
+                   + ", ".join(p.name for p in news) + ")" if dev else "")
+                + " through the real pipeline; never gold or blind data"))
             fitted = calibrate.report(calib, fit_rows, val_rows)
+            if dev:
+                fitted["news_dev"] = calibrate.score(calib, dev)
         else:
             from rag.reading.reader import LearnedReader
 
@@ -88,6 +94,25 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
     (model_dir / CARD).write_text(model_card(report))
     shutil.copyfile(report_path, model_dir / "report.json")
     return report
+
+
+def _news_rows(news: tuple[Path, ...], index_dir: Path | None, span_model: SpanModel,
+               log: Log) -> list[Any]:
+    """Candidate rows of development questions over the articles of an index."""
+    from rag.pipeline import QA, make_index
+    from rag.reading import calibrate
+    from rag.reading.reader import LearnedReader
+    from rag.settings import Settings
+
+    settings = Settings(index_dir=index_dir) if index_dir else Settings()
+    index = make_index(settings, notify=lambda _m: None).open()
+    qa = QA(index, reader=None, notify=lambda _m: None)  # type: ignore[arg-type]
+    qa.reader = LearnedReader(index, qa.encode, span_model)
+    always = Calibration(weights={}, bias=10.0, threshold=0.0, fitted_on="always answer")
+    log(f"news rows: {', '.join(str(p) for p in news)} over {settings.index_dir}")
+    rows = calibrate.news_rows(lambda q: qa.trace(q, calibration=always).readings, news)
+    index.close()
+    return rows
 
 
 def ship(out: Path, log: Log = print) -> None:
@@ -131,13 +156,20 @@ def model_card(report: dict[str, Any]) -> str:
         "",
         "## Reproduce",
         "```",
-        "rag train-reader --data ../shared/data/squad --out runs/reader --ship",
+        f"rag train-reader --data ../shared/data/squad --out runs/reader --epochs "
+        f"{cfg.get('epochs')} --max-steps {cfg.get('max_steps') or 0} --ship",
         "```",
         f"Seeded (seed {cfg.get('seed')}): epochs {cfg.get('epochs')}, batch "
         f"{cfg.get('batch_size')}, AdamW lr {cfg.get('lr')} (warm-up "
         f"{cfg.get('warmup')}, linear decay), weight decay {cfg.get('weight_decay')}; "
         f"{t.get('steps', '?')} steps; mean loss {t.get('loss_start', 0):.3f} over the first "
-        f"{t.get('loss_window')} steps → {t.get('loss_end', 0):.3f} over the last.",
+        f"{t.get('loss_window')} steps → {t.get('loss_end', 0):.3f} over the last. "
+        "The learning-rate schedule spans all epochs; `--max-steps` stops it early (on 2 "
+        "CPU cores a step of 16 windows takes ~2.5 s).",
+        "",
+        "The int8 file is quantised per channel: one scale per tensor lost 0.020 answerable "
+        "F1 on the val articles, per channel nothing measurable. Spans are widened to whole "
+        "words (`decode.snap`; WordPiece splits \"HK$220\"), -0.002 F1 on SQuAD.",
         "",
         "## Held-out SQuAD scores (gold paragraph given)",
         "No-answer threshold fitted on the calib articles, reported on the val articles.",

@@ -32,7 +32,7 @@ from rag.answer import Reading
 from rag.decision import Calibration, choose_threshold, fit_logistic
 from rag.documents import Document
 from rag.metrics import f1
-from rag.reading.features import NAMES
+from rag.reading.features import ALL, NAMES
 from rag.reading.squad import Example
 
 OFF_TOPIC = Path(__file__).resolve().parents[2] / "eval" / "calibration" / "offtopic.jsonl"
@@ -166,11 +166,15 @@ def score(calib: Calibration, rows: Sequence[Row]) -> dict[str, float]:
 
 def ablation(fit_rows: Sequence[Row], test_rows: Sequence[Row],
              names: Sequence[str] = NAMES) -> dict[str, dict[str, float]]:
-    """`test_rows` scores with all features and with each one dropped (refitted each time)."""
-    out = {"(all)": score(fit(fit_rows, names), test_rows)}
+    """`test_rows` scores with the used features, each one dropped, and each unused one
+    added back (refitted every time)."""
+    out = {"(used)": score(fit(fit_rows, names), test_rows)}
     for name in names:
-        rest = [n for n in names if n != name]
-        out[f"-{name}"] = score(fit(fit_rows, rest), test_rows)
+        out[f"-{name}"] = score(fit(fit_rows, [n for n in names if n != name]), test_rows)
+    for name in ALL:
+        if name not in names:
+            out[f"+{name}"] = score(fit(fit_rows, [*names, name]), test_rows)
+    out["(all)"] = score(fit(fit_rows, ALL), test_rows)
     return out
 
 
@@ -200,6 +204,22 @@ def load_rows(path: Path) -> tuple[list[Row], list[Row]]:
                 for r in items]
 
     return rows(data["fit"]), rows(data["val"])
+
+
+def news_rows(ask: Callable[[str], Sequence[Reading]], gold_files: Sequence[Path]) -> list[Row]:
+    """Rows from our own development questions over news articles (never gold or blind)."""
+    from rag.metrics import load_gold
+
+    return [Row(tuple(item.answers), tuple((r.text, dict(r.features)) for r in ask(item.question)))
+            for path in gold_files for item in load_gold(path)]
+
+
+def with_news(squad_rows: Sequence[Row], news: Sequence[Row]) -> list[Row]:
+    """SQuAD rows plus news rows repeated so news carries as much weight as SQuAD: the
+    features' scale differs between Wikipedia paragraphs and news, and the service reads news."""
+    if not news:
+        return list(squad_rows)
+    return [*squad_rows, *(list(news) * max(1, round(len(squad_rows) / len(news))))]
 
 
 def report(calib: Calibration, fit_rows: Sequence[Row], val_rows: Sequence[Row]) -> dict:

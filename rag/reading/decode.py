@@ -42,3 +42,17 @@ def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5) -
         out.append(Span(int(window.offsets[a, 0]), int(window.offsets[b, 1]),
                         float(scores[a, b]), null))
     return out
+
+
+_OPEN = "([{\"'“‘"
+_CLOSE = ")]}\"'”’,.;:!?"
+
+
+def snap(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a span that starts or ends inside a word to the whole word: WordPiece splits
+    "HK$220" into "hk", "$", "220", and an answer is never part of a word."""
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in _OPEN:
+        start -= 1
+    while end < len(text) and not text[end].isspace() and text[end] not in _CLOSE:
+        end += 1
+    return start, end

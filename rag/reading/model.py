@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
-from rag.reading.decode import Span, best_spans
+from rag.reading.decode import Span, best_spans, snap
 from rag.reading.windows import Window, Windower, batch
 
 MODEL_DIR = Path(__file__).with_name("model")
@@ -95,11 +95,12 @@ class SpanModel:
         start, end = self.logits(batch(flat))
         out: list[list[Scored]] = []
         i = 0
-        for ws in per_text:
+        for text, ws in zip(texts, per_text, strict=True):
             row = []
             for w in ws:
-                row.append(Scored(w, best_spans(w, start[i], end[i], k),
-                                  float(start[i][0] + end[i][0])))
+                spans = [replace(s, start=a, end=b) for s in best_spans(w, start[i], end[i], k)
+                         for a, b in [snap(text, s.start, s.end)]]
+                row.append(Scored(w, spans, float(start[i][0] + end[i][0])))
                 i += 1
             out.append(row)
         return out

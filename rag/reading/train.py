@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from rag.metrics import exact_match, f1
-from rag.reading.decode import best_spans
+from rag.reading.decode import best_spans, snap
 from rag.reading.squad import Example, load, split
 from rag.reading.windows import Window, Windower, allowed, batch
 
@@ -285,7 +285,8 @@ def predict(
             spans = best_spans(w, si, ei, k=1)
             null[k] = min(null.get(k, math.inf), float(si[0] + ei[0]))
             if spans and spans[0].score > best.get(k, (-math.inf, ""))[0]:
-                best[k] = (spans[0].score, examples[k].context[spans[0].start: spans[0].end])
+                a, b = snap(examples[k].context, spans[0].start, spans[0].end)
+                best[k] = (spans[0].score, examples[k].context[a:b])
     return [Prediction(best.get(k, (0.0, ""))[1], best.get(k, (-math.inf, ""))[0] - null[k])
             for k in range(len(examples))]
 
