@@ -145,3 +145,40 @@ def test_corpus_makes_one_document_per_article(tmp_path: Path) -> None:
     docs = calibrate.corpus(load(squad_file(tmp_path).parent))
     assert len(docs) == 10 and docs[0].title == "Bridge 0"
     assert "Harbour Bridge 0 opened" in docs[0].text
+
+
+@pytest.mark.parametrize(("text", "span", "expected"), [
+    ("It costs HK$220 million now.", "$220 million", "HK$220 million"),
+    ("It costs HK$220 million now.", "HK$220 mil", "HK$220 million"),
+    ("about ($28.1 million) more", "$28.1 million", "$28.1 million"),
+    ("signed by Ann Lee, the director", "Ann Lee", "Ann Lee"),
+    ("in the U.S. today", "U.S", "U.S"),
+])
+def test_snap_widens_a_span_to_whole_words_only(text: str, span: str, expected: str) -> None:
+    from rag.reading.decode import snap
+
+    start = text.index(span)
+    a, b = snap(text, start, start + len(span))
+    assert text[a:b] == expected
+
+
+def test_passages_widen_the_best_sentences_and_merge_neighbours() -> None:
+    from rag.reading.reader import passages
+    from rag.reading.sentences import ScoredSentence
+    from rag.retrieval import Hit
+
+    text = "One a. Two b. Three c. Four d. Five e."
+    hit = Hit(id=1, chunk_id="c1", source="s.txt", start=100, end=100 + len(text), text=text,
+              score=1.0, title=None, published=None)
+    bounds, pos = [], 0
+    for part in text.split(". "):
+        piece = part if part.endswith(".") else part + "."
+        bounds.append((100 + pos, 100 + pos + len(piece)))
+        pos += len(piece) + 1
+    sents = [ScoredSentence(hit, a, b, score=1.0 - i / 10, sem=0.0, lex=0.0)
+             for i, (a, b) in enumerate(bounds)]
+    ranked = [sents[1], sents[3], sents[0], sents[2], sents[4]]
+    out = passages(ranked, read=2, context=1)
+    assert [p.text for p in out] == [text]  # 0-2 and 2-4 overlap: merged into one
+    assert [p.text for p in passages(ranked, read=2, context=0)] == ["Two b.", "Four d."]
+    assert passages(ranked, read=1, context=0)[0].text == "Two b."
