@@ -203,6 +203,12 @@ def model_card(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | {_pct(v['ranked_f1'])} | "
                          f"{_pct(v.get('overall_f1_at_share', 0.0))} | {_pct(v['answer_f1'])} | "
                          f"{_pct(v['abstention_f1'])} | {_pct(v['overall_f1'])} |")
+    dev = (cal or {}).get("news_dev")
+    if dev:
+        lines += ["", "The calibration also learned from our development questions over news "
+                  f"(`--news`, {dev['n']} questions; repeated to weigh as much as SQuAD): on "
+                  f"them, fitted, answer F1 {_pct(dev['answer_f1'])}, ranked F1 "
+                  f"{_pct(dev['ranked_f1'])}, abstention F1 {_pct(dev['abstention_f1'])}."]
     m = report.get("model", {})
     lines += ["", "## File", f"- `{m.get('file')}`: {m.get('bytes', 0) / 1e6:.1f} MB, sha256 "
               f"`{m.get('sha256')}`", "- `tokenizer.json`: the encoder's WordPiece tokenizer.",
