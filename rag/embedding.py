@@ -77,13 +77,18 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached by path, size and modification time."""
+    st = path.stat()
+    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
 def weights_hash(model_dir: Path) -> str:
     """sha256 of the model's weights file (safetensors, bin or onnx)."""
     for name in ("model.safetensors", "pytorch_model.bin", "model.onnx"):
         path = model_dir / name
         if path.exists():
-            st = path.stat()
-            return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+            return file_sha256(path)
     return ""
 
 

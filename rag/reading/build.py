@@ -99,6 +99,7 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
 def _news_rows(news: tuple[Path, ...], index_dir: Path | None, span_model: SpanModel,
                log: Log) -> list[Any]:
     """Candidate rows of development questions over the articles of an index."""
+    from rag.evaluation import ALWAYS_ANSWER
     from rag.pipeline import QA, make_index
     from rag.reading import calibrate
     from rag.reading.reader import LearnedReader
@@ -108,9 +109,8 @@ def _news_rows(news: tuple[Path, ...], index_dir: Path | None, span_model: SpanM
     index = make_index(settings, notify=lambda _m: None).open()
     qa = QA(index, reader=None, notify=lambda _m: None)  # type: ignore[arg-type]
     qa.reader = LearnedReader(index, qa.encode, span_model)
-    always = Calibration(weights={}, bias=10.0, threshold=0.0, fitted_on="always answer")
     log(f"news rows: {', '.join(str(p) for p in news)} over {settings.index_dir}")
-    rows = calibrate.news_rows(lambda q: qa.trace(q, calibration=always).readings, news)
+    rows = calibrate.news_rows(lambda q: qa.trace(q, calibration=ALWAYS_ANSWER).readings, news)
     index.close()
     return rows
 

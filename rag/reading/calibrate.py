@@ -236,17 +236,16 @@ def run(
     rows_file: Path | None = None,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Index the held-out articles, collect rows, fit on calib, score and ablate on val."""
-    from rag.decision import Calibration as _C
+    from rag.evaluation import ALWAYS_ANSWER
     from rag.pipeline import QA
 
-    always = _C(weights={}, bias=10.0, threshold=0.0, fitted_on="always answer")
     with tempfile.TemporaryDirectory(prefix="rag-calib-") as tmp:
         index = squad_index([*calib_ex, *val_ex], Path(tmp) / "index")
         qa = QA(index, reader=None, notify=lambda _m: None)  # type: ignore[arg-type]
         qa.reader = make_reader(index, qa.encode)
 
         def ask(q: str) -> Sequence[Reading]:
-            return qa.trace(q, calibration=always).readings
+            return qa.trace(q, calibration=ALWAYS_ANSWER).readings
 
         def progress(k: int, n: int) -> None:
             log(f"  {k}/{n} questions")

@@ -8,7 +8,6 @@ always be tied to the weights that produced it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -17,21 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from rag.embedding import file_sha256 as sha256
 from rag.errors import RagError
 from rag.reading.decode import Span, best_spans, snap
 from rag.reading.windows import Window, Windower, batch
 
 MODEL_DIR = Path(__file__).with_name("model")
 MODEL_FILE = "span_reader.int8.onnx"
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ReaderModelMissing(RagError):

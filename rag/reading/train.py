@@ -342,9 +342,11 @@ def evaluate(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m rag.reading.train ...` is `rag train-reader ...`."""
+    import sys
+
     from rag.cli import main as cli
 
-    return cli(["train-reader", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return cli(["train-reader", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
