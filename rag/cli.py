@@ -229,7 +229,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics.get(k) for k in keys}
 
 
-def _distractor_sweep(sizes: list[int], settings: Any, index: Any, qa: Any, gold: Any,
+def _distractor_sweep(args: argparse.Namespace, settings: Any, index: Any, qa: Any, gold: Any,
                       baseline: dict[str, Any]) -> list[dict[str, Any]]:
     """`rag eval --distractors`: the gold metrics with 0, 100, 1,000 … distractors added."""
     from rag.bench.distractors import sweep
@@ -243,8 +243,9 @@ def _distractor_sweep(sizes: list[int], settings: Any, index: Any, qa: Any, gold
                        sys.stderr.isatty()) as progress:
             return dict(evaluate(each, gold, progress=progress).metrics)
 
-    return sweep(index, sizes, baseline, score,
-                 lambda folder: make_index(settings, index_dir=folder))
+    return sweep(index, args.distractors, baseline, score,
+                 lambda folder: make_index(settings, index_dir=folder),
+                 corpus=Path(args.distractor_corpus))
 
 
 def _distractor_sizes(text: str) -> list[int]:
@@ -279,6 +280,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not gold_paths:
         raise RagError("no gold files: give --gold FILE or put *.jsonl files in eval/gold/")
     gold = load_gold_files(gold_paths)
+    if args.distractors is not None:  # a bad count fails now, not after the first run
+        from rag.bench.distractors import corpus_for
+
+        corpus_for(args.distractors, Path(args.distractor_corpus))
     out = Path(args.out)
     if args.fit_calibration and "extractive" in ([args.reader or settings.reader] + (
             list(READERS) if args.compare else [])):
@@ -332,8 +337,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             # Every quarter held out once, each scored by a calibration fitted without it.
             metrics["splits"]["rotated"] = rotated[qa.reader.name]
         if args.distractors is not None:
-            metrics["distractors"] = _distractor_sweep(args.distractors, settings, index, qa,
-                                                       gold, metrics)
+            metrics["distractors"] = _distractor_sweep(args, settings, index, qa, gold, metrics)
         metrics["reader"] = qa.reader.name
         metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on
@@ -372,7 +376,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print()
         print(format_table(split_rows, columns))
         if args.distractors is not None:
-            print("\ngold set with distractor articles added (eval/distractors/squad.jsonl):\n")
+            print(f"\ngold set with distractor articles added ({args.distractor_corpus}):\n")
             print(format_table(metrics["distractors"], list(metrics["distractors"][0])))
         print(f"\nwrote {out}/metrics.json, report.md, report.png")
         failures = []
@@ -480,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--distractors", type=_distractor_sizes, metavar="N,N,…",
                     help="also score the gold set with the first N distractor articles of "
                     "eval/distractors/squad.jsonl added to a temporary copy (e.g. 0,100,1000)")
+    ev.add_argument("--distractor-corpus", default="eval/distractors/squad.jsonl",
+                    metavar="JSONL",
+                    help="distractor articles, hardest first (default: %(default)s)")
     ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
     ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
     ev.set_defaults(func=cmd_eval)

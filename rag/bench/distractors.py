@@ -12,8 +12,8 @@ gold question.
 
 `rag eval --distractors 0,100,1000` scores the gold set on temporary copies of the index
 with the first N distractors added; the copy with all of them is cached under
-`~/.cache/rag/distractors/` keyed by the index and the corpus file, so the articles are
-embedded once per machine, not once per run.
+`~/.cache/rag/distractors/` (or `$RAG_CACHE_DIR/distractors/`), keyed by the index and
+the corpus file, so the articles are embedded once per machine, not once per run.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import numpy as np
 from rag.documents import Document
 from rag.errors import RagError
 from rag.index import Index
+from rag.reading.llm_process import cache_dir
 
 CORPUS = Path("eval/distractors/squad.jsonl")
-CACHE = Path.home() / ".cache" / "rag" / "distractors"
 PER_ARTICLE = 2  # Wikipedia paragraphs per distractor article (~1,500 characters)
 
 
@@ -159,11 +159,12 @@ def _copy_folder(src: Path, dst: Path) -> None:
 
 
 def full_index(base: Index, docs: Sequence[Document], corpus: Path, make: Any,
-               cache: Path = CACHE) -> Path:
+               cache: Path | None = None) -> Path:
     """The cached folder holding the base index plus every distractor (built on first use).
 
     `make(folder)` returns an unopened Index over `folder` configured like `base`.
     """
+    cache = cache or cache_dir() / "distractors"
     key = cache_key(base, corpus)
     target = cache / key
     if (target / "complete").exists():
@@ -241,8 +242,17 @@ SWEEP_KEYS = ("retrieval.recall@1", "retrieval.recall@5", "retrieval.mrr", "answ
               "abstention.f1", "citation.precision", "latency_ms.p50", "latency_ms.p95")
 
 
+def corpus_for(sizes: Sequence[int], corpus: Path = CORPUS) -> list[Document]:
+    """The distractor articles, checked to hold at least max(sizes) of them."""
+    docs = load_corpus(corpus)
+    if max(sizes) > len(docs):
+        raise RagError(f"--distractors {max(sizes)}: {corpus} holds only {len(docs)} articles; "
+                       f"ask for at most {len(docs)}")
+    return docs
+
+
 def sweep(base: Index, sizes: Sequence[int], baseline: dict[str, Any], score: Any,
-          make: Any, corpus: Path = CORPUS, cache: Path = CACHE) -> list[dict[str, Any]]:
+          make: Any, corpus: Path = CORPUS, cache: Path | None = None) -> list[dict[str, Any]]:
     """One row per distractor count: corpus size and the gold metrics on that corpus.
 
     `baseline` holds the metrics of the run on `base` itself (the N = 0 row); `score(index)`
@@ -251,9 +261,7 @@ def sweep(base: Index, sizes: Sequence[int], baseline: dict[str, Any], score: An
     """
     import tempfile
 
-    docs = load_corpus(corpus)
-    if max(sizes) > len(docs):
-        raise RagError(f"--distractors {max(sizes)}: {corpus} holds only {len(docs)} articles")
+    docs = corpus_for(sizes, corpus)
 
     def row(n: int, index: Index, metrics: dict[str, Any]) -> dict[str, Any]:
         counted = index.store
