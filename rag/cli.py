@@ -342,7 +342,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on
         notes = [
-            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, RRF)",
+            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)",
             f"abstention calibration: {qa.calibration.fitted_on} "
             f"(threshold {qa.calibration.threshold:.3f})",
             f"gold: {', '.join(str(p) for p in gold_paths)} ({len(gold)} questions)",
