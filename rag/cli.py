@@ -341,8 +341,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics["reader"] = qa.reader.name
         metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on
+        metrics["reranker"] = qa.reranker.model_id if qa.reranker else None
         notes = [
-            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)",
+            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)"
+            + (f", cross-encoder rerank of the top {qa.reranker.depth}" if qa.reranker else ""),
             f"abstention calibration: {qa.calibration.fitted_on} "
             f"(threshold {qa.calibration.threshold:.3f})",
             f"gold: {', '.join(str(p) for p in gold_paths)} ({len(gold)} questions)",

@@ -17,6 +17,7 @@ from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
 from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
 from rag.reading.llm_process import GeneratorUnavailable
+from rag.rerank import CrossEncoderReranker, make_reranker
 from rag.retrieval import Filters, Hit, Mode, Retriever, validate_top_k
 from rag.settings import Settings
 
@@ -89,8 +90,10 @@ class QA:
         max_question_chars: int = 1000,
         default_top_k: int = 5,
         notify: Notify = _stderr,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.index = index
+        self.reranker = reranker
         self.retriever = Retriever(index)
         self.encode = QueryEncoder(index.embedder)
         self.retriever.embed_query = self.encode  # type: ignore[method-assign,assignment]
@@ -152,9 +155,12 @@ class QA:
         question = validate_question(question, self.max_question_chars)
         top_k = validate_top_k(self.default_top_k if top_k is None else top_k)
         vector = self.encode(question) if mode != "bm25" else None
+        depth = max(top_k, READ_DEPTH, self.reranker.depth if self.reranker else 0)
         hits = self.retriever.search(
-            question, max(top_k, READ_DEPTH), mode=mode, filters=filters, query_vector=vector
+            question, depth, mode=mode, filters=filters, query_vector=vector
         )
+        if self.reranker is not None:
+            hits = self.reranker.rerank(question, hits)
         retrieved = time.perf_counter()
         try:
             readings = self.reader.read(question, hits[:READ_DEPTH])
@@ -224,6 +230,7 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: Index | Non
         max_question_chars=settings.max_question_chars,
         default_top_k=settings.top_k,
         notify=notify,
+        reranker=make_reranker(settings.rerank, settings.rerank_depth),
     )
     if name in ("generative", "hybrid"):
         # The optional model must never stop the service: if it cannot start, or dies

@@ -48,6 +48,7 @@ class Hit:
     bm25_score: float | None = None
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    rerank_score: float | None = None  # cross-encoder logit, when the rerank stage ran
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(40, ge=0)
     faiss_factory: str = AUTO_FACTORY
     top_k: int = Field(5, ge=1, le=100)
+    # Optional cross-encoder rerank of the fused candidates ("none" or "cross-encoder"):
+    # better ranking among many related articles, ~1 s per question (rag/rerank.py).
+    rerank: str = "none"
+    rerank_depth: int = Field(20, ge=1, le=100)
     reader: str = "extractive"
     # Folder with span_reader.int8.onnx + tokenizer.json (default: the one shipped in rag).
     reader_model: Path | None = None
