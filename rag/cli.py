@@ -138,7 +138,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     index = _open_index(args, create=True, check=False)
     with _progress("embedding", sys.stderr.isatty()) as progress:
         report = index.add_documents([d for _, d in articles], sync=True, progress=progress)
-    _print_report(report, f"built {index.folder} from {source_dir}")
+    _print_report(report, f"built {index.location} from {source_dir}")
     _note_undated(articles)
     return EXIT_OK
 
@@ -166,7 +166,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """rag list"""
     index = _open_index(args)
-    docs = index._require_store().list_documents()
+    docs = index.list_documents()
     if args.json:
         print(json.dumps([asdict(d) for d in docs], indent=2, ensure_ascii=False))
         return EXIT_OK

@@ -11,6 +11,7 @@ from threading import Lock
 import numpy as np
 
 from rag.answer import Answer, Reader, Reading, check_invariants
+from rag.backends.base import SearchIndex
 from rag.chunking import Chunker, HFTokenCounter
 from rag.decision import Calibration, decide, validate_question
 from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
@@ -82,7 +83,7 @@ class QA:
 
     def __init__(
         self,
-        index: Index,
+        index: SearchIndex,
         reader: Reader,
         *,
         calibration: Calibration | None = None,
@@ -124,7 +125,7 @@ class QA:
 
     def document_text(self, source: str) -> str | None:
         """The stored text of an article (for quotes and invariant checks)."""
-        doc = self.index._require_store().get_document(source)
+        doc = self.index.get_document(source)
         return doc.text if doc else None
 
     def ask(
@@ -180,7 +181,7 @@ class QA:
         check_invariants(answer, self.document_text)
         return Trace(answer, hits[:top_k], readings)
 
-def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
+def make_reader(name: str, index: SearchIndex, encode: QueryEncoder, settings: Settings) -> Reader:
     """The reader named in settings: extractive (the learned span reader), rules (the
     hand-written one, for comparison), generative or hybrid (GeneratorUnavailable when the
     generative model cannot run on this machine)."""
@@ -212,7 +213,7 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
 
-def make_qa(settings: Settings, *, reader: str | None = None, index: Index | None = None,
+def make_qa(settings: Settings, *, reader: str | None = None, index: SearchIndex | None = None,
             notify: Notify = _stderr) -> QA:
     """Open the index, load the models once, and return a ready QA service."""
     index = index or make_index(settings, notify=notify).open()
