@@ -46,8 +46,17 @@ def _settings(args: argparse.Namespace) -> Any:
     from rag.settings import Settings
 
     overrides: dict[str, Any] = {}
+    url = getattr(args, "database_url", None)
     if getattr(args, "index", None):
+        if url:
+            raise RagError("give either --index DIR (the embedded index folder) or "
+                           "--database-url URL (PostgreSQL), not both")
         overrides["index_dir"] = Path(args.index)
+        overrides["database_url"] = None  # an explicit folder beats RAG_DATABASE_URL
+    if url:
+        from rag.pipeline import check_database_url
+
+        overrides["database_url"] = check_database_url(url)
     return Settings(**overrides)
 
 
@@ -260,16 +269,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "only with --reader rules, generative or hybrid (and without --compare)"
         )
     with ExitStack() as stack:
-        folder = settings.index_dir
         if args.add:
             docs = _read_docs([Path(p) for p in args.add])
             base = make_index(settings).open()
             folder = stack.enter_context(scratch_copy(base))
             base.close()
-            scratch = make_index(settings, index_dir=folder).open()
-            scratch.add_documents(docs)
+            index = make_index(settings, index_dir=folder).open()
+            index.add_documents(docs)
             print(f"scored on a temporary copy of the index with {len(docs)} article(s) added")
-        index = make_index(settings, index_dir=folder).open()
+        else:
+            index = make_index(settings).open()
         readers = [args.reader or settings.reader]
         if args.compare:
             readers = list(dict.fromkeys(readers + list(READERS)))
@@ -385,18 +394,45 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """rag migrate --to URL"""
+    from rag.backends.migrate import migrate
+    from rag.pipeline import check_database_url
+
+    settings = _settings(args)
+    counts = migrate(settings.index_dir, check_database_url(args.to),
+                     progress=lambda m: print(m, file=sys.stderr))
+    print(f"migrated {settings.index_dir} to {counts.pop('location')}: "
+          + ", ".join(f"{v} {k}" for k, v in counts.items())
+          + " (counts verified, nothing re-embedded)")
+    return EXIT_OK
+
+
+_DATABASE_HELP = ("PostgreSQL + pgvector instead of the index folder, e.g. "
+                  "postgresql://rag:secret@db:5432/rag (default: $RAG_DATABASE_URL)")
+
+
+def _database_option(parser: argparse.ArgumentParser, *, on_command: bool = True) -> None:
+    """--database-url, as a global option and again on the commands that use the index."""
+    # On a command, SUPPRESS keeps an unset option from hiding the global one.
+    default = argparse.SUPPRESS if on_command else None
+    parser.add_argument("--database-url", metavar="URL", default=default, help=_DATABASE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="rag", description="Offline question answering over news articles, with sources."
     )
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX_DIR or index/)")
+    _database_option(parser, on_command=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     idx = sub.add_parser("index", help="build the index")
     idx_sub = idx.add_subparsers(dest="index_command", required=True)
     build = idx_sub.add_parser("build", help="build the index from a folder of articles")
     build.add_argument("--from", dest="from_dir", help="folder of articles (default: seeds/)")
+    _database_option(build)
     build.set_defaults(func=cmd_index_build)
 
     add = sub.add_parser("add", help="add or update articles (files or folders)")
@@ -405,14 +441,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--published", metavar="YYYY-MM-DD",
                      help="the article's publication date, instead of its header's (one file)")
     add.add_argument("--url", help="the article's web address, instead of its header's (one file)")
+    _database_option(add)
     add.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="remove articles by source id")
     rm.add_argument("sources", nargs="+")
+    _database_option(rm)
     rm.set_defaults(func=cmd_remove)
 
     ls = sub.add_parser("list", help="list indexed articles")
     ls.add_argument("--json", action="store_true")
+    _database_option(ls)
     ls.set_defaults(func=cmd_list)
 
     search = sub.add_parser("search", help="rank passages for a query (no reader)")
@@ -423,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--date-from", help="only articles published on or after YYYY-MM-DD")
     search.add_argument("--date-to", help="only articles published on or before YYYY-MM-DD")
     search.add_argument("--json", action="store_true")
+    _database_option(search)
     search.set_defaults(func=cmd_search)
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
@@ -430,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=None, help="passages to show (1-100)")
     ask.add_argument("--reader", choices=list(READERS), default=None)
     ask.add_argument("--json", action="store_true", help="print the Answer JSON")
+    _database_option(ask)
     ask.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="score answers against gold Q&A files")
@@ -445,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "questions (never the learned reader's)")
     ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
     ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
+    _database_option(ev)
     ev.set_defaults(func=cmd_eval)
 
     tr = sub.add_parser("train-reader", help="train the span reader on SQuAD (resumable)")
@@ -468,7 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API and web page")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    _database_option(serve)
     serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="copy the index folder into PostgreSQL (no re-embedding)")
+    mig.add_argument("--to", required=True, metavar="URL",
+                     help="an empty PostgreSQL database with pgvector, postgresql://…")
+    mig.set_defaults(func=cmd_migrate)
 
     try:
         from rag.bench import add_bench_parser

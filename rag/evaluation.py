@@ -224,8 +224,14 @@ def fit(
 
 
 @contextmanager
-def scratch_copy(index: Index) -> Iterator[Path]:
+def scratch_copy(index: SearchIndex) -> Iterator[Path]:
     """A temporary copy of an index folder, so `--add` never touches the live index."""
+    if not isinstance(index, Index):
+        raise RagError(
+            f"'rag eval --add' scores on a temporary copy of an index folder, and "
+            f"{index.location} is a database; add the articles to a scratch database with "
+            "'rag --database-url URL add PATH' and run 'rag eval' there"
+        )
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         target = Path(tmp) / "index"
         # The SQLite backup API gives a consistent copy even if a writer is active.

@@ -63,8 +63,12 @@ class QueryEncoder:
 
 
 def make_index(settings: Settings, *, index_dir: Path | None = None,
-               notify: Notify = _stderr) -> Index:
-    """An (unopened) Index handle configured from settings; no model is loaded yet."""
+               database_url: str | None = None, notify: Notify = _stderr) -> SearchIndex:
+    """An (unopened) index handle configured from settings; no model is loaded yet.
+
+    PostgreSQL when `database_url` (or settings.database_url) is given and `index_dir` is
+    not; otherwise the embedded folder.
+    """
     embedder = make_embedder(settings.embedder, batch_size=settings.embed_batch_size)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     chunker = Chunker(
@@ -72,10 +76,29 @@ def make_index(settings: Settings, *, index_dir: Path | None = None,
         max_tokens=settings.chunk_max_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
     )
+    url = database_url or (
+        settings.database_url.get_secret_value()
+        if settings.database_url is not None and index_dir is None else None
+    )
+    if url:
+        check_database_url(url)
+        from rag.backends.postgres import PostgresIndex
+
+        return PostgresIndex(url, embedder, chunker, notify=notify)
     return Index(
         index_dir or settings.index_dir, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,
     )
+
+
+def check_database_url(url: str) -> str:
+    """A postgresql:// URL, or RagError saying what a valid one looks like."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise RagError(
+            f"the database URL must start with postgresql:// (e.g. "
+            f"postgresql://rag:secret@db.example:5432/rag), got {url.split(':', 1)[0]!r}…"
+        )
+    return url
 
 
 class QA:

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     index_dir: Path = Path("index")
+    # postgresql://user:password@host:port/db: PostgreSQL + pgvector instead of index_dir.
+    database_url: SecretStr | None = None
     seeds_dir: Path = Path("seeds")
     embedder: str = DEFAULT_EMBEDDER
     embed_batch_size: int = Field(32, ge=1, le=1024)
