@@ -22,7 +22,7 @@ def pg_server() -> Iterator[object]:
     from rag.backends.pgserver import LocalServer, ServerUnavailable
 
     try:
-        server = LocalServer().start()
+        server = LocalServer(durable=False).start()
     except ServerUnavailable as exc:
         pytest.skip(f"PostgreSQL backend not tested: {exc}")
     try:
