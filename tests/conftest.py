@@ -46,3 +46,29 @@ def new_database(server: object) -> str:
 def pg_url(pg_server: object) -> str:
     """The URL of a fresh database for this test."""
     return new_database(pg_server)
+
+
+@pytest.fixture(scope="session")
+def pg_seed_template(pg_server: object) -> str:
+    """A database holding seeds/ indexed with the real packaged embedder (never written to:
+    tests take a copy with `pg_seed_url`); returns its name."""
+    from rag.documents import read_document
+    from rag.pipeline import make_index
+    from rag.settings import Settings
+    from tests.support import SEEDS
+
+    url = new_database(pg_server)
+    index = make_index(Settings(database_url=url), notify=lambda _m: None).open(create=True)
+    try:
+        index.add_documents([read_document(p) for p in sorted(SEEDS.iterdir()) if p.is_file()],
+                            sync=True)
+    finally:
+        index.close()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def pg_seed_url(pg_server: object, pg_seed_template: str) -> str:
+    """A private, writable copy of the seed database."""
+    name = f"rag_seed_copy_{next(_names)}"
+    return pg_server.create_database(name, template=pg_seed_template)  # type: ignore[attr-defined, no-any-return]
