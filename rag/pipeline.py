@@ -84,7 +84,8 @@ def make_index(settings: Settings, *, index_dir: Path | None = None,
         check_database_url(url)
         from rag.backends.postgres import PostgresIndex
 
-        return PostgresIndex(url, embedder, chunker, notify=notify)
+        return PostgresIndex(url, embedder, chunker, notify=notify,
+                             keyword_ranking=settings.pg_keyword_ranking)
     return Index(
         index_dir or settings.index_dir, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,

@@ -98,9 +98,9 @@ def _copy(store: Store, cur: Any, config_json: str, dim: int,
         terms = chunk_terms([r[7] for r in rows])
         cur.executemany(
             """INSERT INTO rag_chunks (id, chunk_id, source, ordinal, start, "end", n_tokens,
-                                       text, embed_hash, terms)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS tsvector))""",
-            [(*r, t) for r, t in zip(rows, terms, strict=True)],
+                                       text, embed_hash, terms, n_terms)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS tsvector), %s)""",
+            [(*r, t, n) for r, (t, n) in zip(rows, terms, strict=True)],
         )
         n_chunks += len(rows)
     progress(f"copied {n_chunks} chunks")

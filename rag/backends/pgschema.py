@@ -2,8 +2,8 @@
 
 Keyword search uses the project's own BM25 tokenizer (stop words, British→American
 spelling, Snowball stems) and stores its tokens as a positional `tsvector` literal, so the
-Postgres and the embedded backend match exactly the same words; only the ranking differs
-(see `rag.backends.postgres`).
+Postgres and the embedded backend match exactly the same words (see `rag.backends.postgres`
+for how they are ranked).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def schema(dim: int) -> list[str]:
             n_tokens integer NOT NULL,
             text text NOT NULL,
             embed_hash text NOT NULL,
-            terms tsvector NOT NULL
+            terms tsvector NOT NULL,
+            n_terms integer NOT NULL  -- BM25 document length: tokens after stop words
         )""",
         "CREATE INDEX IF NOT EXISTS rag_chunks_source ON rag_chunks (source)",
         "CREATE INDEX IF NOT EXISTS rag_chunks_embed ON rag_chunks (embed_hash)",
@@ -78,6 +79,28 @@ def tsvector_literal(tokens: Sequence[str]) -> str:
     for pos, token in enumerate(tokens, start=1):
         positions.setdefault(token, []).append(min(pos, MAX_POSITION))
     return " ".join(f"{_quote(t)}:{','.join(map(str, p[:256]))}" for t, p in positions.items())
+
+
+BM25_SQL = """
+WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(lexemes)s::text[], %(counts)s::int[])
+           AS t(term, lexeme, qtf)),
+stats AS (SELECT count(*)::float8 AS n, greatest(avg(n_terms), 1)::float8 AS avgdl
+          FROM rag_chunks),
+w AS (SELECT q.term, q.qtf * ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5)) AS idf
+      FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
+          SELECT count(*)::float8 AS df FROM rag_chunks c
+          WHERE c.terms @@ CAST(q.lexeme AS tsquery)) d),
+cand AS (SELECT c.id, c.n_terms, c.terms FROM rag_chunks c {join}
+         WHERE c.terms @@ CAST(%(any)s AS tsquery) {where})
+SELECT cand.id,
+       sum(w.idf * tf.tf / (tf.tf + %(k1)s * (1 - %(b)s + %(b)s * cand.n_terms / s.avgdl)))
+         AS score
+FROM cand CROSS JOIN stats s
+CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf
+                    FROM unnest(cand.terms) u) tf
+JOIN w ON w.term = tf.lexeme
+GROUP BY cand.id ORDER BY score DESC, cand.id LIMIT %(k)s
+"""
 
 
 def tsquery_any(tokens: Sequence[str]) -> str:

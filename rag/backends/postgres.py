@@ -29,6 +29,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from rag.backends.pgschema import (
+    BM25_SQL,
     SCHEMA_LOCK,
     SCHEMA_VERSION,
     WRITE_LOCK,
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from rag.retrieval import Filters
 
 Notify = Any
+KEYWORD_RANKINGS = ("bm25", "ts_rank_cd")
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 MIN_EF_SEARCH = 100
 
@@ -91,20 +94,20 @@ _CHUNK_COLUMNS = """c.id, c.chunk_id, c.source, c.ordinal, c.start, c."end", c.t
                     d.title, d.published"""
 
 
-def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
+def _filter_sql(filters: Filters | None) -> tuple[str, dict[str, Any]]:
     """A WHERE fragment over `d` (documents) for the source and date filters."""
     if filters is None or not filters.active:
-        return "", []
-    sql, args = "", list[Any]()
+        return "", {}
+    sql, args = "", dict[str, Any]()
     if filters.sources:
-        sql += " AND d.source = ANY(%s)"
-        args.append(list(filters.sources))
+        sql += " AND d.source = ANY(%(f_sources)s)"
+        args["f_sources"] = list(filters.sources)
     if filters.date_from:
-        sql += " AND d.published >= %s"
-        args.append(filters.date_from)
+        sql += " AND d.published >= %(f_from)s"
+        args["f_from"] = filters.date_from
     if filters.date_to:
-        sql += " AND d.published <= %s"
-        args.append(filters.date_to)
+        sql += " AND d.published <= %(f_to)s"
+        args["f_to"] = filters.date_to
     return sql, args
 
 
@@ -114,6 +117,7 @@ class PostgresView:
 
     cur: Cursor[Any]
     generation: int
+    keyword_ranking: str = "bm25"
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
         """Top-k chunks by cosine similarity (HNSW; exact when filtered)."""
@@ -123,11 +127,11 @@ class PostgresView:
         where, args = _filter_sql(filters)
         if where:
             rows = self.cur.execute(
-                f"""SELECT c.id, 1 - (v.embedding <=> %s) AS score
+                f"""SELECT c.id, 1 - (v.embedding <=> %(q)s) AS score
                     FROM rag_chunks c JOIN rag_documents d ON d.source = c.source
                     JOIN rag_vectors v ON v.embed_hash = c.embed_hash
-                    WHERE true {where} ORDER BY score DESC, c.id LIMIT %s""",
-                [q, *args, k],
+                    WHERE true {where} ORDER BY score DESC, c.id LIMIT %(k)s""",
+                {"q": q, "k": k, **args},
             ).fetchall()
         else:
             self.cur.execute(f"SET LOCAL hnsw.ef_search = {max(MIN_EF_SEARCH, 2 * k)}")
@@ -144,20 +148,26 @@ class PostgresView:
         return [(int(i), float(s)) for i, s in rows]
 
     def keyword(self, query: str, k: int, filters: Filters | None) -> list[tuple[int, float]]:
-        """Top-k chunks sharing a BM25 token with the query, ranked by ts_rank_cd."""
-        from rag.sparse import tokenize
+        """Top-k chunks sharing a BM25 token with the query (BM25 or ts_rank_cd ranking)."""
+        from rag.sparse import BM25_PARAMS, tokenize
 
         tokens = tokenize([query])[0]
         if not tokens or k <= 0:
             return []
         where, args = _filter_sql(filters)
         join = "JOIN rag_documents d ON d.source = c.source" if where else ""
-        rows = self.cur.execute(
-            f"""SELECT c.id, ts_rank_cd(c.terms, q, {RANK_NORMALIZATION}) AS score
-                FROM rag_chunks c {join}, CAST(%s AS tsquery) q
-                WHERE c.terms @@ q {where} ORDER BY score DESC, c.id LIMIT %s""",
-            [tsquery_any(tokens), *args, k],
-        ).fetchall()
+        args.update({"any": tsquery_any(tokens), "k": k})
+        if self.keyword_ranking == "bm25":
+            counts = Counter(tokens)
+            args.update({"terms": list(counts), "lexemes": [lexeme_query(t) for t in counts],
+                         "counts": list(counts.values()), "k1": BM25_PARAMS["k1"],
+                         "b": BM25_PARAMS["b"]})
+            sql = BM25_SQL.format(join=join, where=where)
+        else:
+            sql = f"""SELECT c.id, ts_rank_cd(c.terms, q, {RANK_NORMALIZATION}) AS score
+                      FROM rag_chunks c {join}, CAST(%(any)s AS tsquery) q
+                      WHERE c.terms @@ q {where} ORDER BY score DESC, c.id LIMIT %(k)s"""
+        rows = self.cur.execute(sql, args).fetchall()
         return [(int(i), float(s)) for i, s in rows if s > 0]
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
@@ -210,7 +220,12 @@ class PostgresIndex:
     """The index in a PostgreSQL database (`postgresql://…`); same contract as `Index`."""
 
     def __init__(self, url: str, embedder: Embedder, chunker: Chunker, *,
-                 notify: Notify = None, pool_size: int = 8) -> None:
+                 notify: Notify = None, pool_size: int = 8,
+                 keyword_ranking: str = "bm25") -> None:
+        if keyword_ranking not in KEYWORD_RANKINGS:
+            raise RagError(f"keyword ranking must be one of {', '.join(KEYWORD_RANKINGS)}, "
+                           f"got {keyword_ranking!r}")
+        self.keyword_ranking = keyword_ranking
         self.url = url
         self.embedder = embedder
         self.chunker = chunker
@@ -398,7 +413,7 @@ class PostgresIndex:
         """One consistent snapshot for a whole query."""
         with self._read() as cur:
             row = cur.execute("SELECT value FROM rag_meta WHERE key = 'generation'").fetchone()
-            yield PostgresView(cur, int(row[0]) if row else 0)
+            yield PostgresView(cur, int(row[0]) if row else 0, self.keyword_ranking)
 
     def list_documents(self) -> list[DocumentInfo]:
         """Every indexed article, newest first, then by source (byte order, as SQLite)."""
@@ -649,11 +664,13 @@ def _put_document(cur: Cursor[Any], doc: Document) -> None:
     )
 
 
-def chunk_terms(texts: Sequence[str]) -> list[str]:
-    """tsvector literals of chunk texts, tokenised exactly as the BM25 index tokenises."""
+def chunk_terms(texts: Sequence[str]) -> list[tuple[str, int]]:
+    """(tsvector literal, token count) of chunk texts, tokenised exactly as BM25 does."""
     from rag.sparse import tokenize
 
-    return [tsvector_literal(tokens) for tokens in tokenize(list(texts))] if texts else []
+    if not texts:
+        return []
+    return [(tsvector_literal(tokens), len(tokens)) for tokens in tokenize(list(texts))]
 
 
 def _put_chunks(cur: Cursor[Any], chunks: Sequence[Chunk], hashes: Sequence[str]) -> int:
@@ -661,10 +678,10 @@ def _put_chunks(cur: Cursor[Any], chunks: Sequence[Chunk], hashes: Sequence[str]
     terms = chunk_terms([c.text for c in chunks])
     cur.executemany(
         """INSERT INTO rag_chunks (chunk_id, source, ordinal, start, "end", n_tokens, text,
-                                   embed_hash, terms)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS tsvector))""",
-        [(c.chunk_id, c.source, c.ordinal, c.start, c.end, c.n_tokens, c.text, h, t)
-         for c, h, t in zip(chunks, hashes, terms, strict=True)],
+                                   embed_hash, terms, n_terms)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CAST(%s AS tsvector), %s)""",
+        [(c.chunk_id, c.source, c.ordinal, c.start, c.end, c.n_tokens, c.text, h, t, n)
+         for c, h, (t, n) in zip(chunks, hashes, terms, strict=True)],
     )
     return len(chunks)
 

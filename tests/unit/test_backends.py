@@ -187,13 +187,17 @@ def test_idf_and_sentence_vectors(make: Make) -> None:
     assert vectors and all(hit.start <= a < b <= hit.end for a, b, _ in vectors)
 
 
-def test_both_backends_rank_dense_alike(tmp_path: Path, pg_server: object) -> None:
+def test_both_backends_rank_alike(tmp_path: Path, pg_server: object) -> None:
     embedded, pg = fake_index(tmp_path / "index"), fake_pg_index(new_database(pg_server))
     for index in (embedded, pg):
         index.add_documents(seed_docs())
     for query in ("critical technology facility", "northern region industry chain"):
         got = [[h.id for h in Retriever(i).search(query, 5, mode="dense")] for i in (embedded, pg)]
         assert got[0] == got[1]
+        # BM25 computed in SQL from the tsvector term counts = the bm25s scores.
+        want, have = (Retriever(i).search(query, 8, mode="bm25") for i in (embedded, pg))
+        assert [h.id for h in have] == [h.id for h in want]
+        assert [h.score for h in have] == pytest.approx([h.score for h in want], rel=1e-4)
     terms = ["technolog", "region", "industri", "absentword"]
     assert embedded.idf(terms) == pytest.approx(pg.idf(terms))
     pg.close()
