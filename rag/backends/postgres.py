@@ -10,15 +10,20 @@ rolls the transaction back and releases the lock), and bumps `generation`. Every
 the tables in one REPEATABLE READ snapshot, so a write committed by any process is seen by
 the next query of every other process: nothing is cached between queries.
 
-Ranking differences from the embedded backend:
+Ranking, compared with the embedded backend:
 - Dense: HNSW is approximate (the embedded index is exact FAISS Flat below ~20k chunks);
-  `hnsw.ef_search` is raised to at least the candidate pool. With metadata filters the
-  search is an exact scan over the filtered rows (an HNSW scan then a filter can return
+  `hnsw.ef_search` is raised to at least twice the candidate pool. With metadata filters
+  the search is an exact scan over the filtered rows (an HNSW scan then a filter can return
   fewer rows than asked for).
-- Keyword: the same tokens as BM25 (`rag.sparse.tokenize`), matched through a GIN index and
-  ranked by `ts_rank_cd` (cover density, normalised by 1 + log(chunk length)). Unlike
-  BM25 it has no idf (a rare name and a common word count alike) and no saturation
-  constant; `rag eval` on eval/gold/seeds.jsonl shows what that costs (README, Scaling out).
+- Keyword: the same tokens as BM25 (`rag.sparse.tokenize`), found through a GIN index on a
+  `tsvector`. By default (`keyword_ranking="bm25"`) they are ranked by BM25 computed in SQL
+  from the stored term counts (Lucene idf, k1 = 1.5, b = 0.75, idf and average length over
+  all chunks): the same scores as bm25s, so eval/gold/seeds.jsonl scores identically.
+  `keyword_ranking="ts_rank_cd"` (RAG_PG_KEYWORD_RANKING) uses PostgreSQL's own cover
+  density rank, normalised by 1 + log(chunk length): it has no idf (a rare name weighs
+  what a common word weighs) and no term-frequency saturation. Measured on the seed gold
+  set it costs recall@1 0.740 -> 0.593, recall@5 0.987 -> 0.973, MRR 0.872 -> 0.775 and
+  answer F1 0.550 -> 0.548; it is cheaper per query (no per-term document frequency).
 - Fusion: reciprocal rank fusion of both rankings, exactly as in `rag.retrieval`.
 """
 
