@@ -35,7 +35,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
     from rag.retrieval import Filters
 
-Notify = Any
+Notify = Callable[[str], None] | None
 KEYWORD_RANKINGS = ("bm25", "ts_rank_cd")
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 MIN_EF_SEARCH = 100
