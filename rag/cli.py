@@ -238,6 +238,35 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics.get(k) for k in keys}
 
 
+def _distractor_sweep(args: argparse.Namespace, settings: Any, index: Any, qa: Any, gold: Any,
+                      baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """`rag eval --distractors`: the gold metrics with 0, 100, 1,000 … distractors added."""
+    from rag.bench.distractors import sweep
+    from rag.evaluation import evaluate
+    from rag.pipeline import make_index, make_qa
+
+    def score(other: Any) -> dict[str, Any]:
+        each = make_qa(settings, reader=qa.reader.name, index=other)
+        each.calibration = qa.calibration
+        with _progress(f"evaluating with {other.store.counts()[0]} articles",
+                       sys.stderr.isatty()) as progress:
+            return dict(evaluate(each, gold, progress=progress).metrics)
+
+    return sweep(index, args.distractors, baseline, score,
+                 lambda folder: make_index(settings, index_dir=folder),
+                 corpus=Path(args.distractor_corpus))
+
+
+def _distractor_sizes(text: str) -> list[int]:
+    """argparse type for --distractors (the error names the option and a valid value)."""
+    from rag.bench.distractors import parse_sizes
+
+    try:
+        return parse_sizes(text)
+    except RagError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """rag eval"""
     from contextlib import ExitStack
@@ -260,6 +289,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not gold_paths:
         raise RagError("no gold files: give --gold FILE or put *.jsonl files in eval/gold/")
     gold = load_gold_files(gold_paths)
+    if args.distractors is not None:  # a bad count fails now, not after the first run
+        from rag.bench.distractors import corpus_for
+
+        corpus_for(args.distractors, Path(args.distractor_corpus))
     out = Path(args.out)
     if args.fit_calibration and "extractive" in ([args.reader or settings.reader] + (
             list(READERS) if args.compare else [])):
@@ -312,11 +345,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if qa.reader.name in rotated:
             # Every quarter held out once, each scored by a calibration fitted without it.
             metrics["splits"]["rotated"] = rotated[qa.reader.name]
+        if args.distractors is not None:
+            metrics["distractors"] = _distractor_sweep(args, settings, index, qa, gold, metrics)
         metrics["reader"] = qa.reader.name
         metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on
         notes = [
-            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, RRF)",
+            f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)",
             f"abstention calibration: {qa.calibration.fitted_on} "
             f"(threshold {qa.calibration.threshold:.3f})",
             f"gold: {', '.join(str(p) for p in gold_paths)} ({len(gold)} questions)",
@@ -349,6 +384,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(format_table(rows, ["run", *_headline(metrics)]))
         print()
         print(format_table(split_rows, columns))
+        if args.distractors is not None:
+            print(f"\ngold set with distractor articles added ({args.distractor_corpus}):\n")
+            print(format_table(metrics["distractors"], list(metrics["distractors"][0])))
         print(f"\nwrote {out}/metrics.json, report.md, report.png")
         failures = []
         if args.min_recall5 is not None and metrics["retrieval.recall@5"] < args.min_recall5:
@@ -484,6 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fit-calibration", action="store_true",
                     help="refit the rules/generative/hybrid calibration on 3/4 of the gold "
                     "questions (never the learned reader's)")
+    ev.add_argument("--distractors", type=_distractor_sizes, metavar="N,N,…",
+                    help="also score the gold set with the first N distractor articles of "
+                    "eval/distractors/squad.jsonl added to a temporary copy (e.g. 0,100,1000)")
+    ev.add_argument("--distractor-corpus", default="eval/distractors/squad.jsonl",
+                    metavar="JSONL",
+                    help="distractor articles, hardest first (default: %(default)s)")
     ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
     ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
     _database_option(ev)

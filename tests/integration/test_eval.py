@@ -137,3 +137,43 @@ def test_the_learned_reader_is_never_fitted_on_gold_questions(
                  "--out", str(tmp_path / "o"), "--reader", "extractive",
                  "--fit-calibration"]) == 1
     assert "rag train-reader" in capsys.readouterr().err
+
+
+def test_eval_distractors_scores_each_corpus_size_and_embeds_them_once(
+    index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = tmp_path / "distractors.jsonl"
+    lines = (REPO / "eval/distractors/squad.jsonl").read_text().splitlines()[:3]
+    corpus.write_text("\n".join(lines) + "\n")
+    gold = tmp_path / "few.jsonl"
+    gold.write_text("\n".join((REPO / "eval/gold/seeds.jsonl").read_text().splitlines()[:4])
+                    + "\n")
+    store = Store(index_dir / "store.sqlite")
+    before = (store.generation, store.corpus_hash())
+    args = ["--index", str(index_dir), "eval", "--gold", str(gold), "--reader", "extractive",
+            "--distractors", "3,0,1", "--distractor-corpus", str(corpus)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert "embedding 3 distractor articles" in capsys.readouterr().err
+    rows = json.loads((tmp_path / "a" / "metrics.json").read_text())["distractors"]
+    assert [(r["distractors"], r["articles"]) for r in rows] == [(0, 2), (1, 3), (3, 5)]
+    assert rows[0]["chunks"] < rows[1]["chunks"] < rows[2]["chunks"]
+    assert all(0.0 <= r["retrieval.recall@5"] <= 1.0 for r in rows)
+    # The live index is untouched, and a second run reuses the embedded copy.
+    assert (store.generation, store.corpus_hash()) == before
+    store.close()
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert "embedding" not in capsys.readouterr().err
+
+
+def test_eval_distractors_rejects_bad_counts(
+    index_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--index", str(index_dir), "eval", "--distractors", "ten"])
+    assert exc.value.code == 2
+    assert "e.g. 0,100,1000" in capsys.readouterr().err
+    assert main(["--index", str(index_dir), "eval", "--gold", str(REPO / "eval/dev/dev.jsonl"),
+                 "--distractors", "5000", "--reader", "extractive"]) == 1
+    assert "holds only 1000 articles" in capsys.readouterr().err

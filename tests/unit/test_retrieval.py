@@ -9,7 +9,7 @@ import pytest
 from rag.documents import Document, read_document
 from rag.errors import InvalidQuery
 from rag.index import Index
-from rag.retrieval import RRF_K, Filters, Retriever, rrf
+from rag.retrieval import RRF_K, Filters, Retriever, convex, rrf
 from tests.fakes import fake_index
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -57,10 +57,12 @@ def test_mode_scores(index: Index) -> None:
     assert bm25[0].source == S003 and "Sha Ling" in bm25[0].text
     assert all(h.bm25_score is not None and h.dense_score is None and h.score > 0 for h in bm25)
     hybrid = search(index, "Sha Ling land tender", mode="hybrid")
-    for hit in hybrid:
+    assert all(0.0 <= h.score <= 1.0 for h in hybrid) and hybrid[0].source == S003
+    reciprocal = Retriever(index, fusion="rrf").search("Sha Ling land tender", 10)
+    for hit in reciprocal:
         expected = sum(1.0 / (RRF_K + r) for r in (hit.dense_rank, hit.bm25_rank) if r)
         assert hit.score == pytest.approx(expected)
-    assert hybrid[0].source == S003
+    assert reciprocal[0].source == S003
 
 
 def test_bm25_finds_nothing_for_unknown_words(index: Index) -> None:
@@ -133,3 +135,27 @@ def test_save_then_load_gives_the_same_results(index: Index, tmp_path: Path) -> 
     ]
     reopened.close()
     assert after == before
+
+
+def test_convex_fusion_normalises_each_list_and_weighs_them_equally() -> None:
+    fused = convex([[(1, 0.9), (2, 0.5), (3, 0.1)], [(3, 12.0), (4, 2.0)]])
+    assert fused == pytest.approx({1: 0.5, 2: 0.25, 3: 0.5, 4: 0.0})
+    assert convex([[(7, 0.3)], []]) == {7: 0.5}  # a lone candidate is its list's best
+
+
+def test_one_retrievers_first_beats_both_retrievers_mediocre() -> None:
+    # RRF prefers the chunk both lists rank 10th over the one a single list ranks 1st;
+    # among many related articles that loses the evidence (see rag.retrieval).
+    dense = [(i, 1.0 - i / 100) for i in range(1, 21)]
+    sparse = [(100, 30.0)] + [(i, 10.0 - i / 10) for i in range(2, 21)]
+
+    def rank_of_100(fused: dict[int, float]) -> int:
+        return sorted(fused, key=lambda i: (-fused[i], i)).index(100) + 1
+
+    assert rank_of_100(rrf([[i for i, _ in dense], [i for i, _ in sparse]])) >= 20
+    assert rank_of_100(convex([dense, sparse])) <= 3
+
+
+def test_unknown_fusion_is_refused(index: Index) -> None:
+    with pytest.raises(ValueError, match="fusion must be one of convex, rrf"):
+        Retriever(index, fusion="max")  # type: ignore[arg-type]
