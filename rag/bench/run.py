@@ -101,6 +101,8 @@ def run_pg_bench(
     try:
         log("bench: real chunks and questions for the calibrated vectors")
         prepared = run_worker("prepare", {**common, "n_chunks": 32 if quick else REAL_CHUNKS})
+        if "error" not in prepared:  # the real vectors the calibrated ones are drawn around
+            prepared = run_worker("ours", {**common, "raw_only": True, "repeat": 5})
         if "error" in prepared:
             raise RuntimeError(prepared["error"])
         for size in sizes:
