@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +77,13 @@ class Snapshot:
     sparse: SparseIndex
 
 
-@dataclass(frozen=True)
+@dataclass
 class EmbeddedView:
     """One snapshot plus the store: the embedded backend's SearchView."""
 
     snapshot: Snapshot
     store: Store
+    _allowed_ids: dict[Filters, np.ndarray] = field(default_factory=dict)
 
     @property
     def generation(self) -> int:
@@ -92,8 +93,10 @@ class EmbeddedView:
     def _allowed(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or not filters.active:
             return None
-        ids = self.store.chunk_ids_where(filters.sources, filters.date_from, filters.date_to)
-        return np.asarray(ids, dtype=np.int64)
+        if filters not in self._allowed_ids:  # hybrid asks twice: query the store once
+            ids = self.store.chunk_ids_where(filters.sources, filters.date_from, filters.date_to)
+            self._allowed_ids[filters] = np.asarray(ids, dtype=np.int64)
+        return self._allowed_ids[filters]
 
     def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
         """FAISS top-k (inner product of normalised vectors = cosine)."""
