@@ -44,7 +44,7 @@ def w_pg_scale(args: dict[str, Any]) -> dict[str, Any]:
     server = None
     url = args.get("database_url")
     if not url:
-        server = LocalServer(work / f"pg_{size}").start()
+        server = LocalServer().start()  # its own folder: the postgres user must reach it
         url = server.create_database("bench")
     try:
         index = PostgresIndex(url, SyntheticEmbedder(generator), ParagraphChunker(),  # type: ignore[arg-type]
