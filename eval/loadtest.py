@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                 from rag.backends.migrate import migrate
                 from rag.backends.pgserver import LocalServer
 
-                database = LocalServer(workdir / "pg").start()
+                database = LocalServer().start()  # own folder, reachable by postgres
                 database_url = database.create_database("rag")
                 migrate(workdir / "index", database_url)
             urls = []
