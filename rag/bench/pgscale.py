@@ -88,7 +88,8 @@ def w_pg_scale(args: dict[str, Any]) -> dict[str, Any]:
                                    JOIN rag_vectors v USING (embed_hash)""").fetchall()
             size_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()
         ids = np.array([r[0] for r in rows])
-        matrix = np.vstack([np.asarray(r[1], dtype=np.float32) for r in rows])
+        matrix = np.vstack([np.asarray(getattr(r[1], "to_numpy", lambda v=r[1]: v)(),
+                                       dtype=np.float32) for r in rows])
         truth = [set(ids[np.argsort(-matrix @ v)[:10]]) for v in qvecs]
         found = [{h.id for h in retriever.search(q, 10, mode="dense", query_vector=v)}
                  for q, v in zip(questions, qvecs, strict=True)]
