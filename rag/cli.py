@@ -60,10 +60,20 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**overrides)
 
 
+# Index handles a command opened, closed when it ends (a database handle holds a pool).
+_OPENED: list[Any] = []
+
+
+def _opened(index: Any) -> Any:
+    """Remember `index` so `main` closes it when the command ends."""
+    _OPENED.append(index)
+    return index
+
+
 def _open_index(args: argparse.Namespace, *, create: bool = False, check: bool = True) -> Any:
     from rag.pipeline import make_index
 
-    return make_index(_settings(args)).open(create=create, check_config=check)
+    return _opened(make_index(_settings(args)).open(create=create, check_config=check))
 
 
 def _print_report(report: Any, verb: str) -> None:
@@ -214,6 +224,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.pipeline import make_qa
 
     qa = make_qa(_settings(args), reader=args.reader)
+    _opened(qa.index)
     answer = qa.ask(args.question, args.top_k)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -304,14 +315,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if args.add:
             docs = _read_docs([Path(p) for p in args.add])
-            base = make_index(settings).open()
+            base = _opened(make_index(settings).open())
             folder = stack.enter_context(scratch_copy(base))
             base.close()
-            index = make_index(settings, index_dir=folder).open()
+            index = _opened(make_index(settings, index_dir=folder).open())
             index.add_documents(docs)
             print(f"scored on a temporary copy of the index with {len(docs)} article(s) added")
         else:
-            index = make_index(settings).open()
+            index = _opened(make_index(settings).open())
         readers = [args.reader or settings.reader]
         if args.compare:
             readers = list(dict.fromkeys(readers + list(READERS)))
@@ -583,6 +594,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; the index keeps its last complete state")
         return 130
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
 
 
 if __name__ == "__main__":
