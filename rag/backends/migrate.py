@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.backends.pgschema import SCHEMA_LOCK, WRITE_LOCK, schema
+from rag.backends.pgschema import POSTINGS_SQL, SCHEMA_LOCK, WRITE_LOCK, schema
 from rag.backends.postgres import chunk_terms, redact
 from rag.errors import IndexNotFound, RagError
 from rag.index import STORE_FILE
@@ -103,6 +103,7 @@ def _copy(store: Store, cur: Any, config_json: str, dim: int,
             [(*r, t, n) for r, (t, n) in zip(rows, terms, strict=True)],
         )
         n_chunks += len(rows)
+    cur.execute(POSTINGS_SQL, [[d[0] for d in docs]])
     progress(f"copied {n_chunks} chunks")
     # Chunk ids were copied as they are: new chunks must continue after the largest one.
     cur.execute("""SELECT setval(pg_get_serial_sequence('rag_chunks', 'id'),

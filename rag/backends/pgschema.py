@@ -56,6 +56,16 @@ def schema(dim: int) -> list[str]:
         "CREATE INDEX IF NOT EXISTS rag_documents_published ON rag_documents (published)",
         """CREATE INDEX IF NOT EXISTS rag_vectors_hnsw ON rag_vectors
             USING hnsw (embedding vector_cosine_ops)""",
+        # BM25 postings: one row per (term, chunk) with its frequency and the chunk's length,
+        # so a query reads only its terms' rows (the tsvector above serves ts_rank_cd).
+        """CREATE TABLE IF NOT EXISTS rag_postings (
+            term text NOT NULL,
+            chunk bigint NOT NULL REFERENCES rag_chunks(id) ON DELETE CASCADE,
+            tf real NOT NULL,
+            dl real NOT NULL,
+            PRIMARY KEY (term, chunk)
+        )""",
+        "CREATE INDEX IF NOT EXISTS rag_postings_chunk ON rag_postings (chunk)",
         """CREATE TABLE IF NOT EXISTS rag_sentence_vectors (
             embed_hash text NOT NULL,
             rel_start integer NOT NULL,
@@ -82,32 +92,27 @@ def tsvector_literal(tokens: Sequence[str]) -> str:
 
 
 BM25_SQL = """
-WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(lexemes)s::text[], %(counts)s::int[])
-           AS t(term, lexeme, qtf)),
+WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(counts)s::int[]) AS t(term, qtf)),
 stats AS (SELECT count(*)::float8 AS n, greatest(avg(n_terms), 1)::float8 AS avgdl
           FROM rag_chunks),
 w AS (SELECT q.term, q.qtf * ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5)) AS idf
       FROM q CROSS JOIN stats s CROSS JOIN LATERAL (
-          SELECT count(*)::float8 AS df FROM rag_chunks c
-          WHERE c.terms @@ CAST(q.lexeme AS tsquery)) d),
-cand AS (SELECT c.id, c.n_terms, c.terms FROM rag_chunks c {join}
-         WHERE c.terms @@ CAST(%(any)s AS tsquery) {where})
-SELECT cand.id,
-       sum(w.idf * tf.tf / (tf.tf + %(k1)s * (1 - %(b)s + %(b)s * cand.n_terms / s.avgdl)))
-         AS score
-FROM cand CROSS JOIN stats s
-CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf
-                    FROM unnest(cand.terms) u) tf
-JOIN w ON w.term = tf.lexeme
-GROUP BY cand.id ORDER BY score DESC, cand.id LIMIT %(k)s
+          SELECT count(*)::float8 AS df FROM rag_postings p WHERE p.term = q.term) d)
+SELECT p.chunk,
+       sum(w.idf * p.tf / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / s.avgdl))) AS score
+FROM w JOIN rag_postings p ON p.term = w.term {join} CROSS JOIN stats s
+WHERE true {where}
+GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT %(k)s
+"""
+
+# Postings of the chunks of some articles, from their tsvectors (inside the write).
+POSTINGS_SQL = """
+INSERT INTO rag_postings (term, chunk, tf, dl)
+SELECT u.lexeme, c.id, cardinality(u.positions), c.n_terms
+FROM rag_chunks c CROSS JOIN LATERAL unnest(c.terms) u WHERE c.source = ANY(%s)
 """
 
 
 def tsquery_any(tokens: Sequence[str]) -> str:
     """A tsquery matching any of these tokens (OR, like BM25's bag of words)."""
     return " | ".join(_quote(t) for t in dict.fromkeys(tokens))
-
-
-def lexeme_query(token: str) -> str:
-    """A tsquery literal for one exact lexeme (for document frequencies)."""
-    return _quote(token)

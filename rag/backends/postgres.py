@@ -44,10 +44,10 @@ import numpy as np
 
 from rag.backends.pgschema import (
     BM25_SQL,
+    POSTINGS_SQL,
     SCHEMA_LOCK,
     SCHEMA_VERSION,
     WRITE_LOCK,
-    lexeme_query,
     schema,
     tsquery_any,
     tsvector_literal,
@@ -165,10 +165,10 @@ class PostgresView:
         args.update({"any": tsquery_any(tokens), "k": k})
         if self.keyword_ranking == "bm25":
             counts = Counter(tokens)
-            args.update({"terms": list(counts), "lexemes": [lexeme_query(t) for t in counts],
-                         "counts": list(counts.values()), "k1": BM25_PARAMS["k1"],
-                         "b": BM25_PARAMS["b"]})
-            sql = BM25_SQL.format(join=join, where=where)
+            args.update({"terms": list(counts), "counts": list(counts.values()),
+                         "k1": BM25_PARAMS["k1"], "b": BM25_PARAMS["b"]})
+            chunk_join = ("JOIN rag_chunks c ON c.id = p.chunk " + join) if where else ""
+            sql = BM25_SQL.format(join=chunk_join, where=where)
         else:
             sql = f"""SELECT c.id, ts_rank_cd(c.terms, q, {RANK_NORMALIZATION}) AS score
                       FROM rag_chunks c {join}, CAST(%(any)s AS tsquery) q
@@ -480,17 +480,16 @@ class PostgresIndex:
         return out
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
-        """BM25 idf of each stemmed term, from document frequencies counted through GIN."""
+        """BM25 idf of each stemmed term, from document frequencies in the postings."""
         wanted = list(dict.fromkeys(terms))
         with self._read() as cur:
             n = int(_one(cur.execute("SELECT count(*) FROM rag_chunks"))[0])
             df: dict[str, int] = {}
             if wanted and n:
                 rows = cur.execute(
-                    """SELECT t.i, (SELECT count(*) FROM rag_chunks c
-                                    WHERE c.terms @@ CAST(t.q AS tsquery))
+                    """SELECT t.i, (SELECT count(*) FROM rag_postings p WHERE p.term = t.q)
                        FROM unnest(%s::text[]) WITH ORDINALITY AS t(q, i)""",
-                    [[lexeme_query(t) for t in wanted]],
+                    [wanted],
                 ).fetchall()
                 df = {wanted[int(i) - 1]: int(c) for i, c in rows}
         n = max(n, 1)
@@ -561,6 +560,8 @@ class PostgresIndex:
             for (doc, chunks), hs in zip(work, hashes, strict=True):
                 _put_document(cur, doc)
                 report.chunks_written += _put_chunks(cur, chunks, hs)
+            if work:
+                cur.execute(POSTINGS_SQL, [[doc.source for doc, _ in work]])
             _drop_unused_vectors(cur)
             report.removed = to_remove
             report.generation = _bump(cur)
