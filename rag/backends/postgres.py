@@ -15,16 +15,17 @@ Ranking, compared with the embedded backend:
   `hnsw.ef_search` is raised to at least twice the candidate pool. With metadata filters
   the search is an exact scan over the filtered rows (an HNSW scan then a filter can return
   fewer rows than asked for).
-- Keyword: the same tokens as BM25 (`rag.sparse.tokenize`), found through a GIN index on a
-  `tsvector`. By default (`keyword_ranking="bm25"`) they are ranked by BM25 computed in SQL
-  from the stored term counts (Lucene idf, k1 = 1.5, b = 0.75, idf and average length over
-  all chunks): the same scores as bm25s, so eval/gold/seeds.jsonl scores identically.
+- Keyword: the same tokens as BM25 (`rag.sparse.tokenize`), stored per chunk as a
+  positional `tsvector` and as postings rows (term, chunk, tf, length). By default
+  (`keyword_ranking="bm25"`) a query reads its terms' postings and computes BM25 in SQL
+  (Lucene idf, k1 = 1.5, b = 0.75, idf and average length over all chunks): the same scores
+  as bm25s, so eval/gold/seeds.jsonl scores identically.
   `keyword_ranking="ts_rank_cd"` (RAG_PG_KEYWORD_RANKING) uses PostgreSQL's own cover
   density rank, normalised by 1 + log(chunk length): it has no idf (a rare name weighs
   what a common word weighs) and no term-frequency saturation. Measured on the seed gold
   set it costs recall@1 0.740 -> 0.687, recall@5 1.000 -> 0.967 and MRR 0.879 -> 0.827
-  (answer F1 0.536 -> 0.543, within the noise of 94 questions); it is cheaper per query
-  (no per-term document frequency).
+  (answer F1 0.536 -> 0.543, within the noise of 94 questions), and it is no faster: it
+  scores every chunk matching any query word through the GIN index.
 - Fusion: done by `rag.retrieval` on both rankings, exactly as for the embedded backend.
 """
 
