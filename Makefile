@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-EXTRAS  ?= onnx,rerank,test,train
+EXTRAS  ?= onnx,rerank,test,train,postgres
 # llama.cpp (the optional generative reader) is compiled for a fixed, portable x86-64 level:
 # AVX2/FMA/F16C and nothing newer. A native build (-march=native) made on one CPU segfaults
 # on another (AVX-512/AMX Intel), and pip caches built wheels by version, not by flags, so

@@ -146,11 +146,11 @@ def list_documents(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Indexed articles (newest first), without their text."""
-    infos = qa.index._require_store().list_documents()
+    infos = qa.index.list_documents()
     return {
         "documents": [dataclasses.asdict(i) for i in infos[offset : offset + limit]],
         "total": len(infos),
-        "generation": qa.index.snapshot.generation,
+        "generation": qa.index.generation,
     }
 
 
@@ -161,7 +161,7 @@ def list_documents(
 def get_document(source: str, qa: QA) -> dict[str, Any]:
     """One indexed article with its stored text (citation offsets index into it)."""
     validate_source(source)
-    doc = qa.index._require_store().get_document(source)
+    doc = qa.index.get_document(source)
     if doc is None:
         raise DocumentNotFound(f"no indexed article with source id {source!r}; see GET /documents")
     return {

@@ -36,8 +36,13 @@ def run(settings: Settings | None = None) -> None:
 
     settings = settings or get_settings()
     configure_logging()
+    where: Any = settings.index_dir
+    if settings.database_url is not None:
+        from rag.backends.postgres import redact
+
+        where = redact(settings.database_url.get_secret_value())  # never the password
     print(
-        f"rag: serving {settings.index_dir} on http://{settings.host}:{settings.port} "
+        f"rag: serving {where} on http://{settings.host}:{settings.port} "
         f"(writes {'enabled' if settings.api_token else 'disabled: set RAG_API_TOKEN'})",
         file=sys.stderr, flush=True,
     )
@@ -58,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: $RAG_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: $RAG_PORT or 8000)")
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX_DIR or index/)")
+    parser.add_argument("--database-url", metavar="URL",
+                        help="PostgreSQL + pgvector instead (default: $RAG_DATABASE_URL)")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.host:
@@ -66,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["port"] = args.port
     if args.index:
         overrides["index_dir"] = Path(args.index)
+        overrides["database_url"] = None  # an explicit folder beats RAG_DATABASE_URL
+    if args.database_url:
+        overrides["database_url"] = args.database_url
     run(Settings(**overrides))
     return 0
 

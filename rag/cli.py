@@ -46,15 +46,34 @@ def _settings(args: argparse.Namespace) -> Any:
     from rag.settings import Settings
 
     overrides: dict[str, Any] = {}
+    url = getattr(args, "database_url", None)
     if getattr(args, "index", None):
+        if url:
+            raise RagError("give either --index DIR (the embedded index folder) or "
+                           "--database-url URL (PostgreSQL), not both")
         overrides["index_dir"] = Path(args.index)
+        overrides["database_url"] = None  # an explicit folder beats RAG_DATABASE_URL
+    if url:
+        from rag.pipeline import check_database_url
+
+        overrides["database_url"] = check_database_url(url)
     return Settings(**overrides)
+
+
+# Index handles a command opened, closed when it ends (a database handle holds a pool).
+_OPENED: list[Any] = []
+
+
+def _opened(index: Any) -> Any:
+    """Remember `index` so `main` closes it when the command ends."""
+    _OPENED.append(index)
+    return index
 
 
 def _open_index(args: argparse.Namespace, *, create: bool = False, check: bool = True) -> Any:
     from rag.pipeline import make_index
 
-    return make_index(_settings(args)).open(create=create, check_config=check)
+    return _opened(make_index(_settings(args)).open(create=create, check_config=check))
 
 
 def _print_report(report: Any, verb: str) -> None:
@@ -138,7 +157,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     index = _open_index(args, create=True, check=False)
     with _progress("embedding", sys.stderr.isatty()) as progress:
         report = index.add_documents([d for _, d in articles], sync=True, progress=progress)
-    _print_report(report, f"built {index.folder} from {source_dir}")
+    _print_report(report, f"built {index.location} from {source_dir}")
     _note_undated(articles)
     return EXIT_OK
 
@@ -166,7 +185,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """rag list"""
     index = _open_index(args)
-    docs = index._require_store().list_documents()
+    docs = index.list_documents()
     if args.json:
         print(json.dumps([asdict(d) for d in docs], indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -205,6 +224,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.pipeline import make_qa
 
     qa = make_qa(_settings(args), reader=args.reader)
+    _opened(qa.index)
     answer = qa.ask(args.question, args.top_k)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -293,16 +313,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "only with --reader rules, generative or hybrid (and without --compare)"
         )
     with ExitStack() as stack:
-        folder = settings.index_dir
         if args.add:
             docs = _read_docs([Path(p) for p in args.add])
-            base = make_index(settings).open()
+            base = _opened(make_index(settings).open())
             folder = stack.enter_context(scratch_copy(base))
             base.close()
-            scratch = make_index(settings, index_dir=folder).open()
-            scratch.add_documents(docs)
+            index = _opened(make_index(settings, index_dir=folder).open())
+            index.add_documents(docs)
             print(f"scored on a temporary copy of the index with {len(docs)} article(s) added")
-        index = make_index(settings, index_dir=folder).open()
+        else:
+            index = _opened(make_index(settings).open())
         readers = [args.reader or settings.reader]
         if args.compare:
             readers = list(dict.fromkeys(readers + list(READERS)))
@@ -425,18 +445,45 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """rag migrate --to URL"""
+    from rag.backends.migrate import migrate
+    from rag.pipeline import check_database_url
+
+    settings = _settings(args)
+    counts = migrate(settings.index_dir, check_database_url(args.to),
+                     progress=lambda m: print(m, file=sys.stderr))
+    print(f"migrated {settings.index_dir} to {counts.pop('location')}: "
+          + ", ".join(f"{v} {k}" for k, v in counts.items())
+          + " (counts verified, nothing re-embedded)")
+    return EXIT_OK
+
+
+_DATABASE_HELP = ("PostgreSQL + pgvector instead of the index folder, e.g. "
+                  "postgresql://rag:secret@db:5432/rag (default: $RAG_DATABASE_URL)")
+
+
+def _database_option(parser: argparse.ArgumentParser, *, on_command: bool = True) -> None:
+    """--database-url, as a global option and again on the commands that use the index."""
+    # On a command, SUPPRESS keeps an unset option from hiding the global one.
+    default = argparse.SUPPRESS if on_command else None
+    parser.add_argument("--database-url", metavar="URL", default=default, help=_DATABASE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
         prog="rag", description="Offline question answering over news articles, with sources."
     )
     parser.add_argument("--index", help="index folder (default: $RAG_INDEX_DIR or index/)")
+    _database_option(parser, on_command=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     idx = sub.add_parser("index", help="build the index")
     idx_sub = idx.add_subparsers(dest="index_command", required=True)
     build = idx_sub.add_parser("build", help="build the index from a folder of articles")
     build.add_argument("--from", dest="from_dir", help="folder of articles (default: seeds/)")
+    _database_option(build)
     build.set_defaults(func=cmd_index_build)
 
     add = sub.add_parser("add", help="add or update articles (files or folders)")
@@ -445,14 +492,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--published", metavar="YYYY-MM-DD",
                      help="the article's publication date, instead of its header's (one file)")
     add.add_argument("--url", help="the article's web address, instead of its header's (one file)")
+    _database_option(add)
     add.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="remove articles by source id")
     rm.add_argument("sources", nargs="+")
+    _database_option(rm)
     rm.set_defaults(func=cmd_remove)
 
     ls = sub.add_parser("list", help="list indexed articles")
     ls.add_argument("--json", action="store_true")
+    _database_option(ls)
     ls.set_defaults(func=cmd_list)
 
     search = sub.add_parser("search", help="rank passages for a query (no reader)")
@@ -463,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--date-from", help="only articles published on or after YYYY-MM-DD")
     search.add_argument("--date-to", help="only articles published on or before YYYY-MM-DD")
     search.add_argument("--json", action="store_true")
+    _database_option(search)
     search.set_defaults(func=cmd_search)
 
     ask = sub.add_parser("ask", help="answer a question with cited passages")
@@ -470,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, default=None, help="passages to show (1-100)")
     ask.add_argument("--reader", choices=list(READERS), default=None)
     ask.add_argument("--json", action="store_true", help="print the Answer JSON")
+    _database_option(ask)
     ask.set_defaults(func=cmd_ask)
 
     ev = sub.add_parser("eval", help="score answers against gold Q&A files")
@@ -491,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="distractor articles, hardest first (default: %(default)s)")
     ev.add_argument("--min-recall5", type=float, help="fail (exit 1) below this recall@5")
     ev.add_argument("--min-f1", type=float, help="fail (exit 1) below this answer F1")
+    _database_option(ev)
     ev.set_defaults(func=cmd_eval)
 
     tr = sub.add_parser("train-reader", help="train the span reader on SQuAD (resumable)")
@@ -514,7 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API and web page")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    _database_option(serve)
     serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="copy the index folder into PostgreSQL (no re-embedding)")
+    mig.add_argument("--to", required=True, metavar="URL",
+                     help="an empty PostgreSQL database with pgvector, postgresql://…")
+    mig.set_defaults(func=cmd_migrate)
 
     try:
         from rag.bench import add_bench_parser
@@ -537,6 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; the index keeps its last complete state")
         return 130
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
 
 
 if __name__ == "__main__":

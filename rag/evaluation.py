@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.backends.base import SearchIndex
 from rag.decision import Calibration, fit_calibration
 from rag.errors import RagError
 from rag.index import LOCK_FILE, Index
@@ -84,16 +85,15 @@ def is_holdout(item_id: str) -> bool:
     return quarter(item_id) == 0
 
 
-def document_texts(index: Index, gold: Sequence[GoldItem]) -> dict[str, str]:
+def document_texts(index: SearchIndex, gold: Sequence[GoldItem]) -> dict[str, str]:
     """Stored texts of every article the gold questions cite."""
-    store = index._require_store()
     texts: dict[str, str] = {}
     missing = []
     for item in gold:
         for source in item.docs:
             if source in texts:
                 continue
-            doc = store.get_document(source)
+            doc = index.get_document(source)
             if doc is None:
                 missing.append(source)
             else:
@@ -224,8 +224,14 @@ def fit(
 
 
 @contextmanager
-def scratch_copy(index: Index) -> Iterator[Path]:
+def scratch_copy(index: SearchIndex) -> Iterator[Path]:
     """A temporary copy of an index folder, so `--add` never touches the live index."""
+    if not isinstance(index, Index):
+        raise RagError(
+            f"'rag eval --add' scores on a temporary copy of an index folder, and "
+            f"{index.location} is a database; add the articles to a scratch database with "
+            "'rag --database-url URL add PATH' and run 'rag eval' there"
+        )
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         target = Path(tmp) / "index"
         # The SQLite backup API gives a consistent copy even if a writer is active.

@@ -16,7 +16,6 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -27,32 +26,42 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.atomic import write_json_atomic
-from rag.chunking import Chunk, Chunker
+from rag.chunking import Chunker
 from rag.dense import AUTO_FACTORY, DenseIndex, choose_factory, layout_outgrown
 from rag.documents import Document
 from rag.embedding import Embedder
 from rag.errors import (
     DocumentNotFound,
-    DuplicateDocument,
     IndexLocked,
     IndexNotFound,
     ManifestMismatch,
     RagError,
 )
+from rag.ingest import (
+    ChangeReport,
+    Progress,
+    check_batch,
+    chunk_hashes,
+    embed_chunks,
+    plan,
+    relative_spans,
+)
 from rag.sparse import BM25_PARAMS, SparseIndex
-from rag.store import SCHEMA_VERSION, Store
+from rag.store import SCHEMA_VERSION, DocumentInfo, Store, StoredChunk
+
+if TYPE_CHECKING:
+    from rag.retrieval import Filters
 
 STORE_FILE = "store.sqlite"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 
 Notify = Callable[[str], None]
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 def _stderr(message: str) -> None:
@@ -69,23 +78,37 @@ class Snapshot:
 
 
 @dataclass
-class ChangeReport:
-    """What a write did."""
+class EmbeddedView:
+    """One snapshot plus the store: the embedded backend's SearchView."""
 
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    chunks_written: int = 0
-    chunks_embedded: int = 0
-    chunks_reused: int = 0
-    seconds: float = 0.0
-    generation: int = 0
+    snapshot: Snapshot
+    store: Store
+    _allowed_ids: dict[Filters, np.ndarray] = field(default_factory=dict)
 
     @property
-    def changed(self) -> bool:
-        """Whether the index content changed."""
-        return bool(self.added or self.updated or self.removed)
+    def generation(self) -> int:
+        """The snapshot's generation."""
+        return self.snapshot.generation
+
+    def _allowed(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or not filters.active:
+            return None
+        if filters not in self._allowed_ids:  # hybrid asks twice: query the store once
+            ids = self.store.chunk_ids_where(filters.sources, filters.date_from, filters.date_to)
+            self._allowed_ids[filters] = np.asarray(ids, dtype=np.int64)
+        return self._allowed_ids[filters]
+
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """FAISS top-k (inner product of normalised vectors = cosine)."""
+        return self.snapshot.dense.search(vector, k, self._allowed(filters))
+
+    def keyword(self, query: str, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        """BM25 top-k."""
+        return self.snapshot.sparse.search(query, k, self._allowed(filters))
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """Chunk rows from the store."""
+        return self.store.chunks_by_ids(ids)
 
 
 class WriterLock:
@@ -194,10 +217,6 @@ class Index:
                 f"index has {json.dumps({k: have.get(k) for k in diffs})}); run "
                 "'rag index build' to rebuild it with the current settings"
             )
-
-    def _embed_hash(self, text: str) -> str:
-        weights = self.embedder.identity.get("weights_sha256", "")
-        return hashlib.sha256(f"{weights}\0{text}".encode()).hexdigest()
 
     # ------------------------------------------------------------------ open / load
 
@@ -366,6 +385,51 @@ class Index:
                 self._snapshot = snapshot
         return True
 
+    # ------------------------------------------------------------------ the storage seam
+
+    @property
+    def location(self) -> str:
+        """The index folder, for messages."""
+        return str(self.folder)
+
+    @property
+    def generation(self) -> int:
+        """The generation this handle serves."""
+        return self.snapshot.generation
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every indexed article, newest first."""
+        return self._require_store().list_documents()
+
+    def get_document(self, source: str) -> Document | None:
+        """The stored article, or None."""
+        return self._require_store().get_document(source)
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks) in the store."""
+        return self._require_store().counts()
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[EmbeddedView]:
+        """The current snapshot (FAISS + BM25 of one generation) with the store."""
+        yield EmbeddedView(self.snapshot, self._require_store())
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """Chunk rows with their article's metadata, keyed by row id."""
+        return self._require_store().chunks_by_ids(ids)
+
+    def sentence_vectors_for(self, ids: Sequence[int]) -> dict[int, list[tuple[int, int, Any]]]:
+        """Pooled sentence vectors of these chunks: id -> [(doc start, doc end, vector)]."""
+        return self._require_store().sentence_vectors_for(ids, self.embedder.dim)
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 idf of each stemmed term in the current snapshot."""
+        return self.snapshot.sparse.idf(terms)
+
+    def check_consistency(self) -> dict[str, int]:
+        """Store, FAISS and BM25 counts, which must agree (RagError otherwise)."""
+        return check_consistency(self)
+
     # ------------------------------------------------------------------ persist
 
     def _persist(self, snapshot: Snapshot) -> None:
@@ -432,16 +496,7 @@ class Index:
         anything is written.
         """
         started = time.perf_counter()
-        seen: dict[str, str] = {}
-        for doc in docs:
-            if doc.source in seen:
-                raise DuplicateDocument(f"{doc.source}: given twice; give each article once")
-            if doc.content_hash in seen.values():
-                other = next(s for s, h in seen.items() if h == doc.content_hash)
-                raise DuplicateDocument(
-                    f"{doc.source}: same text as {other} in this batch; keep only one of them"
-                )
-            seen[doc.source] = doc.content_hash
+        check_batch(docs)
         with self._swap, self.lock.held(timeout=lock_timeout):
             store = self._require_store()
             # Another process may have written since we loaded: start from its state.
@@ -456,37 +511,19 @@ class Index:
                 if sync
                 else []
             )
-            work: list[tuple[Document, list[Chunk]]] = []
-            for doc in docs:
-                existing = store.document_hash(doc.source)
-                owner = store.source_of_hash(doc.content_hash)
-                if owner is not None and owner != doc.source and owner not in to_remove:
-                    raise DuplicateDocument(
-                        f"{doc.source}: same text as the indexed article {owner}; not added "
-                        f"(remove {owner} first if this is a rename)"
-                    )
-                if existing == doc.content_hash and not reset:
-                    stored = store.document_meta(doc.source)
-                    # Same text read with a better header parser (or given overrides) still
-                    # has to update its metadata and where its body starts.
-                    meta = (doc.title, doc.published, doc.url, doc.outlet, doc.body_start)
-                    if stored == meta:
-                        report.unchanged.append(doc.source)
-                        continue
-                (report.updated if existing else report.added).append(doc.source)
-                work.append((doc, self.chunker.chunk(doc)))
+            work = plan(docs, store, self.chunker, report, to_remove=to_remove, reset=reset)
             if not work and not to_remove and not reset:
                 report.seconds = time.perf_counter() - started
                 report.generation = store.generation
                 return report
             # Embed only texts whose vectors are not cached: unchanged paragraphs cost nothing.
-            hashes = [[self._embed_hash(c.text) for c in chunks] for _, chunks in work]
-            flat = {h: c for (_, chunks), hs in zip(work, hashes, strict=True)
-                    for c, h in zip(chunks, hs, strict=True)}
+            hashes, flat = chunk_hashes(self.embedder, work)
             cached = store.cached_vectors(flat)
             missing = [h for h in flat if h not in cached]
             report.chunks_reused = sum(len(hs) for hs in hashes) - len(missing)
-            vectors, sentence_vectors = self._embed([flat[h] for h in missing], progress)
+            vectors, sentence_vectors = embed_chunks(
+                self.embedder, [flat[h] for h in missing], progress
+            )
             report.chunks_embedded = len(missing)
             old_ids: list[int] = []
             for source in to_remove + [d.source for d, _ in work]:
@@ -498,7 +535,7 @@ class Index:
                     Store.set_meta(conn, "config", json.dumps(self.config(), sort_keys=True))
                 Store.put_vectors(conn, missing, vectors)
                 for h, sv in zip(missing, sentence_vectors, strict=True):
-                    Store.put_sentence_vectors(conn, h, _relative(flat[h]), sv)
+                    Store.put_sentence_vectors(conn, h, relative_spans(flat[h]), sv)
                 for source in to_remove:
                     Store.delete_document(conn, source)
                 for (doc, chunks), hs in zip(work, hashes, strict=True):
@@ -516,43 +553,6 @@ class Index:
             report.generation = snapshot.generation
             report.seconds = time.perf_counter() - started
             return report
-
-    def _embed(
-        self, chunks: list[Chunk], progress: Progress | None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Chunk vectors and per-sentence vectors, in batches (with progress callbacks)."""
-        if not chunks:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32), []
-        # Batch chunks of similar length together: a batch is padded to its longest text,
-        # so unsorted batches spend ~20 % of the model's time on padding (`rag bench`).
-        order = sorted(range(len(chunks)), key=lambda j: len(chunks[j].text))
-        ordered = [chunks[j] for j in order]
-        vectors, sentences = [], []
-        step = 64
-        for i in range(0, len(ordered), step):
-            batch = ordered[i : i + step]
-            texts = [c.text for c in batch]
-            spans = [_relative(c) for c in batch]
-            with_spans = getattr(self.embedder, "embed_with_spans", None)
-            if with_spans is not None:
-                v, sv = with_spans(texts, spans)
-            else:  # an embedder without token outputs embeds each sentence on its own
-                v = self.embedder.embed(texts)
-                sv = [
-                    self.embedder.embed([t[a:b] for a, b in sp])
-                    for t, sp in zip(texts, spans, strict=True)
-                ]
-            vectors.append(v)
-            sentences.extend(sv)
-            if progress:
-                progress(min(i + step, len(chunks)), len(chunks))
-        stacked = np.vstack(vectors)
-        restored = np.empty_like(stacked)
-        restored[order] = stacked
-        by_chunk: list[np.ndarray] = [np.empty(0)] * len(chunks)
-        for j, sv in zip(order, sentences, strict=True):
-            by_chunk[j] = sv
-        return restored, by_chunk
 
     def _factory_for(self, n_chunks: int) -> str:
         """The FAISS factory for a corpus of `n_chunks`: the configured one, or by size."""
@@ -613,12 +613,6 @@ class Index:
                 seconds=time.perf_counter() - started,
                 generation=snapshot.generation,
             )
-
-
-def _relative(chunk: Chunk) -> list[tuple[int, int]]:
-    """The chunk's sentence spans relative to the chunk text."""
-    spans = chunk.sentences or ((chunk.start, chunk.end),)
-    return [(s - chunk.start, e - chunk.start) for s, e in spans]
 
 
 def check_consistency(index: Index) -> dict[str, int]:

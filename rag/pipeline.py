@@ -11,6 +11,7 @@ from threading import Lock
 import numpy as np
 
 from rag.answer import Answer, Reader, Reading, check_invariants
+from rag.backends.base import SearchIndex
 from rag.chunking import Chunker, HFTokenCounter
 from rag.decision import Calibration, decide, validate_question
 from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
@@ -63,8 +64,12 @@ class QueryEncoder:
 
 
 def make_index(settings: Settings, *, index_dir: Path | None = None,
-               notify: Notify = _stderr) -> Index:
-    """An (unopened) Index handle configured from settings; no model is loaded yet."""
+               database_url: str | None = None, notify: Notify = _stderr) -> SearchIndex:
+    """An (unopened) index handle configured from settings; no model is loaded yet.
+
+    PostgreSQL when `database_url` (or settings.database_url) is given and `index_dir` is
+    not; otherwise the embedded folder.
+    """
     embedder = make_embedder(settings.embedder, batch_size=settings.embed_batch_size)
     assert isinstance(embedder, SentenceTransformerEmbedder)
     chunker = Chunker(
@@ -72,10 +77,30 @@ def make_index(settings: Settings, *, index_dir: Path | None = None,
         max_tokens=settings.chunk_max_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
     )
+    url = database_url or (
+        settings.database_url.get_secret_value()
+        if settings.database_url is not None and index_dir is None else None
+    )
+    if url:
+        check_database_url(url)
+        from rag.backends.postgres import PostgresIndex
+
+        return PostgresIndex(url, embedder, chunker, notify=notify,
+                             keyword_ranking=settings.pg_keyword_ranking)
     return Index(
         index_dir or settings.index_dir, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,
     )
+
+
+def check_database_url(url: str) -> str:
+    """A postgresql:// URL, or RagError saying what a valid one looks like."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise RagError(
+            f"the database URL must start with postgresql:// (e.g. "
+            f"postgresql://rag:secret@db.example:5432/rag), got {url.split(':', 1)[0]!r}…"
+        )
+    return url
 
 
 class QA:
@@ -83,7 +108,7 @@ class QA:
 
     def __init__(
         self,
-        index: Index,
+        index: SearchIndex,
         reader: Reader,
         *,
         calibration: Calibration | None = None,
@@ -127,7 +152,7 @@ class QA:
 
     def document_text(self, source: str) -> str | None:
         """The stored text of an article (for quotes and invariant checks)."""
-        doc = self.index._require_store().get_document(source)
+        doc = self.index.get_document(source)
         return doc.text if doc else None
 
     def ask(
@@ -186,7 +211,7 @@ class QA:
         check_invariants(answer, self.document_text)
         return Trace(answer, hits[:top_k], readings)
 
-def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Settings) -> Reader:
+def make_reader(name: str, index: SearchIndex, encode: QueryEncoder, settings: Settings) -> Reader:
     """The reader named in settings: extractive (the learned span reader), rules (the
     hand-written one, for comparison), generative or hybrid (GeneratorUnavailable when the
     generative model cannot run on this machine)."""
@@ -218,7 +243,7 @@ def make_reader(name: str, index: Index, encode: QueryEncoder, settings: Setting
     raise RagError(f"unknown reader {name!r}: choose one of {', '.join(READERS)}")
 
 
-def make_qa(settings: Settings, *, reader: str | None = None, index: Index | None = None,
+def make_qa(settings: Settings, *, reader: str | None = None, index: SearchIndex | None = None,
             notify: Notify = _stderr) -> QA:
     """Open the index, load the models once, and return a ready QA service."""
     index = index or make_index(settings, notify=notify).open()

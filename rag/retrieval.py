@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) and sparse (BM25) candidates fused into one ranking.
+"""Hybrid retrieval: dense and keyword (BM25) candidates fused into one ranking, on either
+storage backend (the embedded folder or PostgreSQL, `rag.backends.base`).
 
 Fusion is a convex combination of the two retrievers' scores, each min-max normalised over
 its own top candidates, with equal weights (Bruch, Gai & Ingber, "An Analysis of Fusion
@@ -16,12 +17,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from rag.errors import InvalidQuery
-from rag.index import Index
+
+if TYPE_CHECKING:
+    from rag.backends.base import Ranked, SearchIndex, SearchView
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -109,9 +112,10 @@ def convex(
 
 
 class Retriever:
-    """Searches an open Index in dense, BM25 or hybrid mode."""
+    """Searches an open index (either backend) in dense, BM25 or hybrid mode."""
 
-    def __init__(self, index: Index, *, candidates: int = 50, fusion: Fusion = "convex") -> None:
+    def __init__(self, index: SearchIndex, *, candidates: int = 50,
+                 fusion: Fusion = "convex") -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self.index = index
@@ -137,22 +141,20 @@ class Retriever:
         validate_top_k(top_k)
         if mode not in MODES:
             raise InvalidQuery(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        snapshot = self.index.snapshot  # one whole generation for this whole query
-        store = self.index._require_store()
-        allowed = None
-        if filters is not None and filters.active:
-            allowed = np.asarray(
-                store.chunk_ids_where(filters.sources, filters.date_from, filters.date_to),
-                dtype=np.int64,
-            )
         pool = max(self.candidates, top_k)
-        dense: list[tuple[int, float]] = []
-        sparse: list[tuple[int, float]] = []
-        if mode in ("dense", "hybrid"):
-            vector = self.embed_query(query) if query_vector is None else query_vector
-            dense = snapshot.dense.search(vector, pool, allowed)
-        if mode in ("bm25", "hybrid"):
-            sparse = snapshot.sparse.search(query, pool, allowed)
+        with self.index.view() as view:  # one whole generation for this whole query
+            dense: list[tuple[int, float]] = []
+            sparse: list[tuple[int, float]] = []
+            if mode in ("dense", "hybrid"):
+                vector = self.embed_query(query) if query_vector is None else query_vector
+                dense = view.dense(vector, pool, filters)
+            if mode in ("bm25", "hybrid"):
+                sparse = view.keyword(query, pool, filters)
+            return self._hits(view, dense, sparse, mode, top_k)
+
+    def _hits(self, view: SearchView, dense: Ranked, sparse: Ranked, mode: Mode,
+              top_k: int) -> list[Hit]:
+        """Fuse (or take one side of) the rankings and fetch the top chunk rows."""
         if mode == "dense":
             scored = {i: s for i, s in dense}
         elif mode == "bm25":
@@ -166,7 +168,7 @@ class Retriever:
         sparse_at = {i: (r, s) for r, (i, s) in enumerate(sparse, start=1)}
         # Fetch a few spare rows: a chunk deleted since this snapshot was loaded is skipped.
         wanted = ranked[: top_k + 10]
-        rows = store.chunks_by_ids(wanted)
+        rows = view.chunks(wanted)
         hits: list[Hit] = []
         for i in wanted:
             row = rows.get(i)

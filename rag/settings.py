@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
 
     index_dir: Path = Path("index")
+    # postgresql://user:password@host:port/db: PostgreSQL + pgvector instead of index_dir.
+    database_url: SecretStr | None = None
+    # How PostgreSQL ranks keyword matches: "bm25" (as the embedded index) or "ts_rank_cd".
+    pg_keyword_ranking: Literal["bm25", "ts_rank_cd"] = "bm25"
     seeds_dir: Path = Path("seeds")
     embedder: str = DEFAULT_EMBEDDER
     embed_batch_size: int = Field(32, ge=1, le=1024)

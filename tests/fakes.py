@@ -140,3 +140,19 @@ def paragraphs_article(n: int, tag: str = "river") -> str:
             f"Residents of block {i} said the noise ended before nine in the evening."
         )
     return f"{tag.title()} works report\n\n" + "\n\n".join(paras) + "\n"
+
+
+def fake_pg_index(
+    url: str,
+    *,
+    embedder: FakeEmbedder | None = None,
+    max_tokens: int = 180,
+    overlap_tokens: int = 40,
+    create: bool = True,
+    check_config: bool = True,
+) -> Any:
+    """An opened PostgresIndex over the database at `url`, with a fake embedder."""
+    from rag.backends.postgres import PostgresIndex
+
+    index = PostgresIndex(url, embedder or FakeEmbedder(), make_chunker(max_tokens, overlap_tokens))
+    return index.open(create=create, check_config=check_config)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.bench.run import DEFAULT_SIZES, run_bench
+from rag.bench.run import DEFAULT_SIZES, run_bench, run_pg_bench
 
 
 def _sizes(text: str) -> list[int]:
@@ -24,8 +24,17 @@ def _sizes(text: str) -> list[int]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """rag bench [--sizes N,...] [--out DIR] [--no-peer] [--quick]"""
+    """rag bench [--sizes N,...] [--out DIR] [--no-peer] [--quick] [--backend B]"""
     sizes = args.sizes or ([2_000] if args.quick else list(DEFAULT_SIZES))
+    if args.backend == "postgres":
+        pg = run_pg_bench(sizes, Path(args.out), quick=args.quick)
+        errors = [f"size {s}" for s, r in pg["sizes"].items() if "error" in r]
+        if errors:
+            print(f"rag: bench parts failed: {', '.join(errors)}; see {args.out}/"
+                  "bench-postgres.md", file=sys.stderr)
+            return 1
+        print(Path(args.out) / "bench-postgres.md")
+        return 0
     report = run_bench(sizes, Path(args.out), peer=not args.no_peer, quick=args.quick)
     failed = [k for k in ("encode", "ours") if "error" in report.get(k, {})]
     failed += [f"size {s}" for s, r in report.get("sizes", {}).items() if "error" in r]
@@ -48,6 +57,8 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--no-peer", action="store_true", help="skip the txtai comparison")
     bench.add_argument("--quick", action="store_true",
                        help="small real subset and few queries (a smoke run, not a measurement)")
+    bench.add_argument("--backend", choices=["embedded", "postgres"], default="embedded",
+                       help="postgres: the scale run on a local PostgreSQL + pgvector server")
     bench.set_defaults(func=cmd_bench)
     return bench
 

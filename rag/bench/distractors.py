@@ -219,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000, help="articles to keep")
     args = parser.parse_args(argv)
     settings = get_settings()
-    index = make_index(settings).open()
+    index = make_index(settings, index_dir=settings.index_dir).open()  # the folder's vectors
+    assert isinstance(index, Index)
     store = index.store
     assert store is not None
     seeds = np.vstack([v for _, v in store.iter_vectors(index.embedder.dim)])
@@ -251,7 +252,7 @@ def corpus_for(sizes: Sequence[int], corpus: Path = CORPUS) -> list[Document]:
     return docs
 
 
-def sweep(base: Index, sizes: Sequence[int], baseline: dict[str, Any], score: Any,
+def sweep(base: Any, sizes: Sequence[int], baseline: dict[str, Any], score: Any,
           make: Any, corpus: Path = CORPUS, cache: Path | None = None) -> list[dict[str, Any]]:
     """One row per distractor count: corpus size and the gold metrics on that corpus.
 
@@ -261,6 +262,11 @@ def sweep(base: Index, sizes: Sequence[int], baseline: dict[str, Any], score: An
     """
     import tempfile
 
+    if not isinstance(base, Index):
+        raise RagError(
+            f"'rag eval --distractors' scores on temporary copies of an index folder, and "
+            f"{base.location} is a database; run it on the folder (before 'rag migrate')"
+        )
     docs = corpus_for(sizes, corpus)
 
     def row(n: int, index: Index, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
     report = index.add_documents(docs, sync=True)
     build_s = time.perf_counter() - t
     embed_s = embed_time["seconds"]  # before searches add query embeddings to it
-    n = index.snapshot.dense.ntotal
+    n = index.counts()[1]
     questions = questions[: int(args.get("queries", len(questions)))]
     retriever = Retriever(index)
     warm = questions[:5]

@@ -17,11 +17,12 @@ from typing import Any
 from rag.bench.measure import RESULT_PREFIX
 from rag.bench.ours import w_cold, w_ours, w_prepare
 from rag.bench.peers import w_onnx, w_txtai
+from rag.bench.pgscale import w_pg_scale
 from rag.bench.scale import w_open, w_scale
 
 WORKERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "prepare": w_prepare, "ours": w_ours, "txtai": w_txtai, "onnx": w_onnx, "cold": w_cold,
-    "scale": w_scale, "open": w_open,
+    "scale": w_scale, "open": w_open, "pg_scale": w_pg_scale,
 }
 
 

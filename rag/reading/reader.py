@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer import Reading
+from rag.backends.base import SearchIndex
 from rag.decision import Calibration
-from rag.index import Index
 from rag.reading import features as F
 from rag.reading.model import SpanModel
 from rag.reading.question import analyse
@@ -90,7 +90,7 @@ class LearnedReader:
 
     def __init__(
         self,
-        index: Index,
+        index: SearchIndex,
         encode: QueryEncoder,
         model: SpanModel,
         calibration: Calibration | None = None,
@@ -124,7 +124,7 @@ class LearnedReader:
         info = analyse(question)
         chosen = passages(ranked, self.sentences, self.context)
         scored = self.model.score(question, [p.text for p in chosen], self.spans_per_window)
-        idf = self.index.snapshot.sparse.idf(info.terms)
+        idf = self.index.idf(info.terms)
         stems = {w[2] for h in hits[:2] for w in words(h.text)}
         coverage = F.coverage(info, idf, stems)
         rank_of = {id(s): k for k, s in enumerate(ranked)}

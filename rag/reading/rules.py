@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from rag.answer import Reading
-from rag.index import Index
+from rag.backends.base import SearchIndex
 from rag.reading.question import (
     COUNT,
     CURRENCIES,
@@ -295,7 +295,7 @@ class ExtractiveReader:
 
     name = "rules"
 
-    def __init__(self, index: Index, encode: QueryEncoder, *, read_hits: int = 5,
+    def __init__(self, index: SearchIndex, encode: QueryEncoder, *, read_hits: int = 5,
                  sentences: int = 4) -> None:
         self.index = index
         self.encode = encode
@@ -317,7 +317,7 @@ class ExtractiveReader:
         if not ranked:
             return []
         best_sentence = ranked[0]
-        idf = self.index.snapshot.sparse.idf(info.terms)
+        idf = self.index.idf(info.terms)
         # How much of the question the top passages mention at all: an off-topic question
         # or one about an unmentioned thing leaves its rarest words unmatched.
         passage_stems = {w[2] for h in hits[:2] for w in words(h.text)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.index import Index
+from rag.backends.base import SearchIndex
 from rag.reading.question import DATE, DURATION, MONEY, PERCENT, PLACE, QUANTITY, analyse
 from rag.reading.spans import pattern_kinds
 from rag.retrieval import Hit
@@ -50,7 +50,7 @@ class ScoredSentence:
 class SentenceRanker:
     """Scores the sentences of the top hits against a question."""
 
-    def __init__(self, index: Index, encode: QueryEncoder, read_hits: int = 5,
+    def __init__(self, index: SearchIndex, encode: QueryEncoder, read_hits: int = 5,
                  type_fit: float = TYPE_FIT) -> None:
         self.index = index
         self.encode = encode
@@ -64,11 +64,9 @@ class SentenceRanker:
         if not top:
             return []
         qvec = self.encode(question)
-        idf = self.index.snapshot.sparse.idf(info.terms)
+        idf = self.index.idf(info.terms)
         total = sum(idf.values()) or 1.0
-        vectors = self.index._require_store().sentence_vectors_for(
-            [h.id for h in top], self.index.embedder.dim
-        )
+        vectors = self.index.sentence_vectors_for([h.id for h in top])
         scored: list[ScoredSentence] = []
         seen: set[tuple[str, int]] = set()
         for rank, hit in enumerate(top):

@@ -309,6 +309,7 @@ def test_add_document_errors(
     client: TestClient, auth: dict[str, str], kwargs: dict[str, Any], status: int,
     words: list[str],
 ) -> None:
+    kwargs = dict(kwargs)  # the parameters are shared: test_postgres.py runs them again
     headers = {**auth, **kwargs.pop("headers", {})}
     before = client.get("/readyz").json()["generation"]
     assert_error(client.post("/documents", headers=headers, **kwargs), status, *words)

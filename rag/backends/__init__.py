@@ -1,0 +1,1 @@
+"""Storage backends: the embedded index folder (`rag.index`) and PostgreSQL + pgvector."""
