@@ -235,11 +235,15 @@ class Index:
         self._snapshot = self._load_or_repair()
         return self
 
-    def close(self) -> None:
-        """Wait for a running segment merge, then release the store's connections."""
+    def wait_for_merges(self) -> None:
+        """Block until a background BM25 segment merge, if one runs, has finished."""
         merger = self._merger
         if merger is not None:
             merger.join()
+
+    def close(self) -> None:
+        """Wait for a running segment merge, then release the store's connections."""
+        self.wait_for_merges()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -92,7 +92,9 @@ class Segment:
                 or len(arrays["lengths"]) != len(ids) or indptr[-1] != len(arrays["docs"])
                 or len(arrays["tf"]) != len(arrays["docs"])):
             raise ValueError(f"segment {name} is inconsistent")
-        return cls(name, ids, arrays["lengths"], terms, indptr, arrays["docs"], arrays["tf"])
+        segment = cls(name, ids, arrays["lengths"], terms, indptr, arrays["docs"], arrays["tf"])
+        segment.vocab  # noqa: B018 - built here, not by the first search
+        return segment
 
 
 def new_name() -> str:
@@ -175,4 +177,6 @@ def merge_segments(segments: Sequence[Segment], deleted: np.ndarray) -> Segment:
     if not used.all():  # terms whose every document was deleted
         terms = [t for t, u in zip(terms, used, strict=True) if u]
         indptr = np.concatenate([[0], np.cumsum(total[used])]).astype(np.int64)
-    return Segment(new_name(), ids, lengths, terms, indptr, docs, tf)
+    merged = Segment(new_name(), ids, lengths, terms, indptr, docs, tf)
+    merged.vocab  # noqa: B018 - built by the merge, off the search path
+    return merged
