@@ -179,6 +179,7 @@ class Index:
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()  # serialises in-process writers and snapshot swaps
         self._merger: threading.Thread | None = None
+        self._merger_start = threading.Lock()  # at most one background merge thread
         self._merging: set[str] = set()  # segment files a background merge is writing
 
     # ------------------------------------------------------------------ config
@@ -482,11 +483,12 @@ class Index:
         snapshot = self._snapshot
         if snapshot is None or not snapshot.sparse.merge_plan():
             return
-        if self._merger is not None and self._merger.is_alive():
-            return
-        self._merger = threading.Thread(target=self._merge_quietly, name="bm25-merge",
-                                        daemon=True)
-        self._merger.start()
+        with self._merger_start:
+            if self._merger is not None and self._merger.is_alive():
+                return
+            self._merger = threading.Thread(target=self._merge_quietly, name="bm25-merge",
+                                            daemon=True)
+            self._merger.start()
 
     def _merge_quietly(self) -> None:
         try:

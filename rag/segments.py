@@ -36,6 +36,7 @@ class Segment:
         self.docs = docs
         self.tf = tf
         self.total_length = int(lengths.sum())
+        self._tfc: tuple[tuple[float, float, float], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,6 +58,31 @@ class Segment:
             return None
         a, b = self.indptr[row], self.indptr[row + 1]
         return self.docs[a:b], self.tf[a:b]
+
+    def tfc(self, avgdl: float, k1: float, b: float) -> np.ndarray:
+        """BM25's term-frequency part per posting, tf / (tf + k1·(1 − b + b·dl/avgdl)).
+
+        Cached for one mean length: computing it per query would cost several passes over
+        every posting (bm25s precomputes whole scores for the same reason).
+        """
+        key = (avgdl, k1, b)
+        if self._tfc is None or self._tfc[0] != key:
+            norm = (k1 * ((1 - b) + b * self.lengths / avgdl)).astype(np.float32)
+            tf = self.tf.astype(np.float32)
+            self._tfc = (key, tf / (tf + norm[self.docs]))
+        return self._tfc[1]
+
+    def dead_in(self, row: int, dead: np.ndarray, live: np.ndarray | None) -> int:
+        """How many of the postings of term row `row` are in `dead` (sorted local docs)."""
+        a, b = int(self.indptr[row]), int(self.indptr[row + 1])
+        if not len(dead):
+            return 0
+        docs = self.docs[a:b]
+        if live is not None and len(dead) * 8 > b - a:
+            return int(b - a - np.count_nonzero(live[docs]))
+        # Postings are sorted by document: look the few dead ones up.
+        pos = np.minimum(np.searchsorted(docs, dead), max(b - a - 1, 0))
+        return int(np.count_nonzero(docs[pos] == dead)) if b > a else 0
 
     def positions(self, chunk_ids: np.ndarray) -> np.ndarray:
         """Local positions of those of `chunk_ids` (sorted) that this segment holds."""
@@ -173,6 +199,10 @@ def merge_segments(segments: Sequence[Segment], deleted: np.ndarray) -> Segment:
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         ids, lengths, docs = ids[order], lengths[order], inverse[docs].astype(np.int32)
+        # Keep each term's postings sorted by document (lookups of dead ones rely on it).
+        term_of = np.repeat(np.arange(n_terms), np.diff(indptr))
+        resort = np.lexsort((docs, term_of))
+        docs, tf = docs[resort], tf[resort]
     used = total > 0
     if not used.all():  # terms whose every document was deleted
         terms = [t for t, u in zip(terms, used, strict=True) if u]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -122,6 +123,7 @@ def words(text: str) -> tuple[tuple[int, int, str, bool], ...]:
 
 
 MERGE_FACTOR = 8  # this many segments of one size tier are merged into one
+AVGDL_TOLERANCE = 0.005  # how far the true mean chunk length may drift from the scored one
 MAX_DELETED_SHARE = 0.25  # a segment this much deleted is rewritten without its dead chunks
 BUILD_BATCH = 50_000  # chunks tokenised per part of a full build (bounds its peak memory)
 DELETED_PREFIX, DELETED_SUFFIX = "bm25-del-", ".npy"
@@ -145,7 +147,8 @@ class SparseIndex:
     readers holding the old one keep searching it undisturbed.
     """
 
-    def __init__(self, segments: Sequence[Segment] = (), deleted: np.ndarray = _EMPTY) -> None:
+    def __init__(self, segments: Sequence[Segment] = (), deleted: np.ndarray = _EMPTY,
+                 avgdl: float | None = None) -> None:
         self.segments = tuple(s for s in segments if len(s))
         wanted = np.unique(np.asarray(deleted, dtype=np.int64))
         self._dead = {s.name: s.positions(wanted) for s in self.segments}
@@ -157,6 +160,13 @@ class SparseIndex:
             s.total_length - int(s.lengths[self._dead[s.name]].sum()) for s in self.segments
         )
         self._live: dict[str, np.ndarray] = {}
+        # Scores use a reference mean chunk length, kept while the true one stays within
+        # AVGDL_TOLERANCE of it, so that an add does not recompute every segment's cached
+        # term-frequency parts (bench: top-10 agreement with exact scores in bm25_agreement).
+        true = self._total_length / self.ntotal if self.ntotal else 1.0
+        keep = avgdl is not None and abs(true - avgdl) <= AVGDL_TOLERANCE * true
+        self.avgdl = float(avgdl) if keep and avgdl is not None else true
+        self._tfc = [s.tfc(self.avgdl, K1, B) for s in self.segments]
 
     @cached_property
     def ids(self) -> np.ndarray:
@@ -187,10 +197,10 @@ class SparseIndex:
     ) -> SparseIndex:
         """A new index: `removed` chunk ids deleted, `added` ones in one new small segment."""
         segments = list(self.segments)
-        if len(added):
-            segments.append(_segment(np.asarray(added, dtype=np.int64), texts))
+        if len(added):  # (a huge batch is built in parts, as `build` does)
+            segments.extend(SparseIndex.build(np.asarray(added, dtype=np.int64), texts).segments)
         gone = np.asarray(list(removed), dtype=np.int64)
-        return SparseIndex(segments, np.concatenate([self.deleted, gone]))
+        return SparseIndex(segments, np.concatenate([self.deleted, gone]), self.avgdl)
 
     # ------------------------------------------------------------------ merging
 
@@ -222,24 +232,22 @@ class SparseIndex:
         first = names.index(inputs[0].name)
         kept = [s for s in self.segments if s.name not in wanted]
         kept.insert(min(first, len(kept)), merged)
-        return SparseIndex(kept, self.deleted)
+        return SparseIndex(kept, self.deleted, self.avgdl)
 
     # ------------------------------------------------------------------ scoring
 
-    def _postings(self, term: str) -> list[tuple[int, np.ndarray, np.ndarray]]:
-        """(segment number, live local docs, tf) of `term` in every segment holding it."""
-        out = []
+    def _postings(self, term: str) -> tuple[int, list[tuple[int, int, int]]]:
+        """(live document frequency, [(segment number, start, end)]) of `term`."""
+        df, found = 0, []
         for k, seg in enumerate(self.segments):
-            found = seg.postings(term)
-            if found is None:
+            row = seg.vocab.get(term)
+            if row is None:
                 continue
-            docs, tf = found
-            if len(self._dead[seg.name]):
-                keep = self._live_mask(seg)[docs]
-                docs, tf = docs[keep], tf[keep]
-            if len(docs):
-                out.append((k, docs, tf))
-        return out
+            a, b = int(seg.indptr[row]), int(seg.indptr[row + 1])
+            dead = self._dead[seg.name]
+            df += b - a - (seg.dead_in(row, dead, self._live_mask(seg)) if len(dead) else 0)
+            found.append((k, a, b))
+        return df, found
 
     def _idf(self, df: int) -> float:
         n = self.ntotal
@@ -247,7 +255,7 @@ class SparseIndex:
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25 idf of each stemmed term (terms absent from the corpus get the maximum)."""
-        return {t: self._idf(sum(len(d) for _, d, _ in self._postings(t))) for t in terms}
+        return {t: self._idf(self._postings(t)[0]) for t in terms}
 
     def search(
         self, query: str, k: int, allowed: np.ndarray | None = None
@@ -255,33 +263,34 @@ class SparseIndex:
         """Top-k (chunk id, BM25 score) for a query; only chunks scoring above zero."""
         if self.ntotal == 0 or k <= 0:
             return []
-        k1, b = K1, B
-        avgdl = self._total_length / self.ntotal
-        per_segment: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        per_segment: dict[int, list[tuple[int, int, np.float32]]] = {}
         # Each occurrence of a query term counts, as in bm25s.
-        for term in tokenize([query])[0]:
-            postings = self._postings(term)
-            if not postings:
-                continue
-            idf = np.float32(self._idf(sum(len(d) for _, d, _ in postings)))
-            for seg_no, docs, tf in postings:
-                lengths = self.segments[seg_no].lengths[docs]
-                freq = tf.astype(np.float32)
-                tfc = freq / (k1 * ((1 - b) + b * lengths / avgdl) + freq)
-                lists = per_segment.setdefault(seg_no, ([], []))
-                lists[0].append(docs)
-                lists[1].append((idf * tfc).astype(np.float32))
+        for term, times in Counter(tokenize([query])[0]).items():
+            df, found = self._postings(term)
+            if df:
+                weight = np.float32(self._idf(df) * times)
+                for seg_no, a, b in found:
+                    per_segment.setdefault(seg_no, []).append((a, b, weight))
         allowed_ids = None if allowed is None else np.unique(np.asarray(allowed, dtype=np.int64))
         found_scores, found_ids = [], []
-        for seg_no, (doc_parts, weight_parts) in per_segment.items():
-            seg = self.segments[seg_no]
-            docs = np.concatenate(doc_parts)
-            scores = np.bincount(docs, weights=np.concatenate(weight_parts))
+        for seg_no, spans in per_segment.items():
+            seg, tfc = self.segments[seg_no], self._tfc[seg_no]
+            size = sum(b - a for a, b, _ in spans)
+            docs = np.empty(size, dtype=np.int32)
+            weights = np.empty(size, dtype=np.float32)
+            at = 0
+            for a, b, weight in spans:
+                docs[at : at + b - a] = seg.docs[a:b]
+                np.multiply(tfc[a:b], weight, out=weights[at : at + b - a])
+                at += b - a
+            scores: np.ndarray = np.bincount(docs, weights=weights)
+            dead = self._dead[seg.name]
+            scores[dead[dead < len(scores)]] = 0.0
             if allowed_ids is not None:
-                mask = np.zeros(len(scores), dtype=bool)
                 pos = seg.positions(allowed_ids)
-                mask[pos[pos < len(scores)]] = True
-                scores[~mask] = 0.0
+                kept = np.zeros(len(scores))
+                kept[pos[pos < len(scores)]] = scores[pos[pos < len(scores)]]
+                scores = kept
             hit = np.flatnonzero(scores > 0)
             if len(hit) > k:
                 hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
@@ -289,9 +298,9 @@ class SparseIndex:
             found_ids.append(seg.ids[hit])
         if not found_ids:
             return []
-        scores, ids = np.concatenate(found_scores), np.concatenate(found_ids)
-        order = np.lexsort((ids, -scores))[:k]
-        return [(int(ids[j]), float(scores[j])) for j in order]
+        top_scores, top_ids = np.concatenate(found_scores), np.concatenate(found_ids)
+        order = np.lexsort((top_ids, -top_scores))[:k]
+        return [(int(top_ids[j]), float(top_scores[j])) for j in order]
 
     # ------------------------------------------------------------------ files
 
@@ -315,7 +324,7 @@ class SparseIndex:
 
             write_atomic(folder / deleted, write)
         return {"segments": [s.name for s in self.segments], "deleted": deleted,
-                "chunks": self.ntotal, "params": BM25_PARAMS}
+                "chunks": self.ntotal, "avgdl": self.avgdl, "params": BM25_PARAMS}
 
     @staticmethod
     def files(entry: dict[str, Any]) -> set[str]:
@@ -334,7 +343,7 @@ class SparseIndex:
         known = {s.name: s for s in reuse.segments} if reuse is not None else {}
         segments = [known.get(n) or Segment.load(folder, n) for n in entry["segments"]]
         deleted = np.load(folder / entry["deleted"]) if entry.get("deleted") else _EMPTY
-        index = cls(segments, deleted)
+        index = cls(segments, deleted, entry.get("avgdl"))
         if index.ntotal != entry["chunks"]:
             raise ValueError(f"BM25 segments hold {index.ntotal} chunks, not {entry['chunks']}")
         return index
