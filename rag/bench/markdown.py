@@ -129,8 +129,10 @@ def _scale_markdown(report: dict[str, Any]) -> list[str]:
                 f"BM25 segments at {int(size):,} chunks: {r['bm25_segments']} after the build and "
                 f"adds; the BM25 part of a one-article add {_fmt(lookup(r, 'bm25_add', 'p50'))} "
                 f"ms (a whole rebuild: {_fmt(r.get('bm25_rebuild_s'))} s); BM25 search alone "
-                f"p50 / p95 {_lat(r.get('search_bm25_only'))} ms; top-10 agreement with a "
-                f"one-shot build over the same chunks {_fmt(r.get('bm25_agreement@10'), 4)}."
+                f"p50 / p95 {_lat(r.get('search_bm25_only'))} ms; share of queries whose top-10 "
+                f"scores equal a one-shot build's over the same chunks "
+                f"{_fmt(r.get('bm25_agreement@10'), 4)} (chunk-id overlap, which ties lower: "
+                f"{_fmt(r.get('bm25_id_overlap@10'), 4)})."
             )
             lines.append("")
         if r.get("nprobe_sweep"):
