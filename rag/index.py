@@ -3,11 +3,16 @@
 Write protocol (crash-safe at every instant):
 1. take the writer lock (`.lock`, holds the writer's pid);
 2. one SQLite transaction changes documents, chunks and vectors and bumps `generation`;
-3. the derived files for that generation are written under new names
-   (`dense-<g>.faiss`, `bm25-<g>/`), each atomically;
-4. `manifest.json` is replaced atomically to point at them; older files are removed.
+3. the derived files for that generation are written under new names, each atomically:
+   `dense-<g>.faiss`, and for BM25 only what changed: one new segment
+   (`bm25-seg-<name>.npz`, never rewritten afterwards) and the deleted chunk ids
+   (`bm25-del-<g>-<name>.npy`);
+4. `manifest.json` is replaced atomically to point at them; files neither it nor the
+   previous manifest name are removed.
 A crash before 2 commits leaves the old state; after it, the next open sees the manifest
 lagging the store and rebuilds the derived files from stored vectors (no re-embedding).
+Merging BM25 segments changes no content: the merged segment is written under a new name,
+then the manifest is replaced at the same generation, so a crash leaves either list whole.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +56,8 @@ from rag.ingest import (
     plan,
     relative_spans,
 )
-from rag.sparse import BM25_PARAMS, SparseIndex
+from rag.segments import SEGMENT_PREFIX, Segment
+from rag.sparse import BM25_PARAMS, DELETED_PREFIX, SparseIndex
 from rag.store import SCHEMA_VERSION, DocumentInfo, Store, StoredChunk
 
 if TYPE_CHECKING:
@@ -60,6 +66,8 @@ if TYPE_CHECKING:
 STORE_FILE = "store.sqlite"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
+INLINE_MERGE_CHUNKS = 20_000  # merges up to this size run inside the write (tens of ms)
+MERGE_LOCK_WAIT = 5.0  # a background merge waits this long for the writer lock, then retries later
 
 Notify = Callable[[str], None]
 
@@ -75,6 +83,7 @@ class Snapshot:
     generation: int
     dense: DenseIndex
     sparse: SparseIndex
+    files: dict[str, Any] = field(default_factory=dict, compare=False)  # as in the manifest
 
 
 @dataclass
@@ -192,6 +201,9 @@ class Index:
         self.store: Store | None = None
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()  # serialises in-process writers and snapshot swaps
+        self._merger: threading.Thread | None = None
+        self._merger_start = threading.Lock()  # at most one background merge thread
+        self._merging: set[str] = set()  # segment files a background merge is writing
 
     # ------------------------------------------------------------------ config
 
@@ -243,8 +255,15 @@ class Index:
         self._snapshot = self._load_or_repair()
         return self
 
+    def wait_for_merges(self) -> None:
+        """Block until a background BM25 segment merge, if one runs, has finished."""
+        merger = self._merger
+        if merger is not None:
+            merger.join()
+
     def close(self) -> None:
-        """Release the store's connections."""
+        """Wait for a running segment merge, then release the store's connections."""
+        self.wait_for_merges()
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -264,17 +283,22 @@ class Index:
             return None
         return data if isinstance(data, dict) else None
 
-    def _load_files(self, manifest: dict[str, Any]) -> Snapshot:
+    def _load_files(self, manifest: dict[str, Any], reuse: Snapshot | None = None) -> Snapshot:
+        """Load the files a manifest names; parts `reuse` already holds are not re-read."""
         files = manifest["files"]
-        built_as = manifest.get("dense_factory") or self.factory
-        dense = DenseIndex.load(self.folder / files["dense"], self.embedder.dim, built_as)
-        sparse = SparseIndex.load(self.folder / files["sparse"])
+        if reuse is not None and reuse.files.get("dense") == files["dense"]:
+            dense = reuse.dense  # same generation's file: the same content
+        else:
+            built_as = manifest.get("dense_factory") or self.factory
+            dense = DenseIndex.load(self.folder / files["dense"], self.embedder.dim, built_as)
+        sparse = SparseIndex.load(self.folder, files["sparse"],
+                                  reuse.sparse if reuse is not None else None)
         n_chunks = manifest["counts"]["chunks"]
         if dense.ntotal != n_chunks or sparse.ntotal != n_chunks:
             raise ValueError(
                 f"dense holds {dense.ntotal}, BM25 {sparse.ntotal}, manifest says {n_chunks}"
             )
-        return Snapshot(int(manifest["generation"]), dense, sparse)
+        return Snapshot(int(manifest["generation"]), dense, sparse, dict(files))
 
     def _load_or_repair(self) -> Snapshot:
         store = self._require_store()
@@ -298,8 +322,13 @@ class Index:
         elif manifest.get("bm25") != BM25_PARAMS or manifest.get("faiss_factory") != self.factory:
             problem = "BM25 or FAISS parameters changed"
         else:
+            current = self._snapshot
             try:
-                snapshot = self._load_files(manifest)
+                if (current is not None and current.files == manifest.get("files")
+                        and current.generation == manifest.get("generation")):
+                    snapshot = current  # what this handle wrote or loaded last: no re-read
+                else:
+                    snapshot = self._load_files(manifest, current)
             except Exception as exc:  # any unreadable derived file is rebuilt from the store
                 problem = f"derived index files are missing or corrupt ({exc})"
             else:
@@ -354,7 +383,7 @@ class Index:
             try:
                 with self.lock.held(timeout=0.0):
                     if store.generation == generation:
-                        self._persist(snapshot)
+                        snapshot = self._persist(snapshot)
             except IndexLocked:
                 pass  # a live writer will write newer files itself; use ours in memory
         if not quiet:
@@ -377,7 +406,7 @@ class Index:
         if int(manifest.get("generation", -1)) == self._snapshot.generation:
             return False
         try:
-            snapshot = self._load_files(manifest)
+            snapshot = self._load_files(manifest, self._snapshot)
         except Exception:
             return False  # mid-write or corrupt: keep serving the whole old generation
         with self._swap:
@@ -432,15 +461,17 @@ class Index:
 
     # ------------------------------------------------------------------ persist
 
-    def _persist(self, snapshot: Snapshot) -> None:
+    def _persist(self, snapshot: Snapshot) -> Snapshot:
         """Write derived files for `snapshot` under generation names, then the manifest."""
         store = self._require_store()
         g = snapshot.generation
-        dense_name, sparse_name = f"dense-{g}.faiss", f"bm25-{g}"
-        snapshot.dense.save(self.folder / dense_name)
-        snapshot.sparse.save(self.folder / sparse_name)
+        dense_name = f"dense-{g}.faiss"
+        if snapshot.files.get("dense") != dense_name or not (self.folder / dense_name).exists():
+            snapshot.dense.save(self.folder / dense_name)
+        sparse_entry = snapshot.sparse.save(self.folder, g)
         n_docs, n_chunks = store.counts()
         previous = self.read_manifest() or {}
+        files = {"store": STORE_FILE, "dense": dense_name, "sparse": sparse_entry}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "generation": g,
@@ -456,20 +487,26 @@ class Index:
             "counts": {"documents": n_docs, "chunks": n_chunks},
             "corpus_hash": store.corpus_hash(),
             "library_versions": _library_versions(),
-            "files": {"store": STORE_FILE, "dense": dense_name, "sparse": sparse_name},
+            "files": files,
         }
         write_json_atomic(self.folder / MANIFEST_FILE, manifest)
-        self._cleanup(keep={g, int(previous.get("generation", g))})
+        # Readers that read the previous manifest may still be opening its files: keep them.
+        keep = _sparse_files(files) | _sparse_files(previous.get("files"))
+        self._cleanup({g, int(previous.get("generation", g))}, keep)
+        # The JSON round trip makes `files` compare equal to a manifest read back from disk.
+        return replace(snapshot, files=json.loads(json.dumps(files)))
 
-    def _cleanup(self, keep: set[int]) -> None:
-        """Remove derived files of older generations (the previous one stays for readers)."""
+    def _cleanup(self, keep: set[int], keep_files: set[str]) -> None:
+        """Remove derived files no kept manifest names (older generations, merged segments)."""
+        busy = set(self._merging)
+        self._drop_temps()
         for path in self.folder.iterdir():
             name = path.name
-            if name.startswith(".") and name.endswith(".tmp"):
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
-                    missing_ok=True
-                )
+            if name.startswith((SEGMENT_PREFIX, DELETED_PREFIX)):
+                if name not in keep_files and name not in busy:
+                    path.unlink(missing_ok=True)
                 continue
+            # bm25-<g>/ folders are the one-piece BM25 of older versions.
             for prefix, suffix in (("dense-", ".faiss"), ("bm25-", "")):
                 if name.startswith(prefix) and name.endswith(suffix):
                     number = name[len(prefix) : len(name) - len(suffix) if suffix else None]
@@ -478,6 +515,93 @@ class Index:
                             shutil.rmtree(path, ignore_errors=True)
                         else:
                             path.unlink(missing_ok=True)
+
+    def _drop_temps(self) -> None:
+        """Remove temp files a killed writer left (the caller holds the writer lock)."""
+        busy = set(self._merging)
+        for path in self.folder.iterdir():
+            name = path.name
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            if any(name.startswith(f".{b}.") for b in busy):
+                continue  # this handle's background merge is writing it
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                missing_ok=True
+            )
+
+    # ------------------------------------------------------------------ merges
+
+    def _merge_inline(self, snapshot: Snapshot) -> Snapshot:
+        """Do small due segment merges now, under the writer lock the caller holds."""
+        while (inputs := snapshot.sparse.merge_plan()) and _size(inputs) <= INLINE_MERGE_CHUNKS:
+            merged = snapshot.sparse.merge(inputs)
+            sparse = snapshot.sparse.replace(inputs, merged)
+            if sparse is None:
+                break
+            merged.save(self.folder)
+            snapshot = self._persist(replace(snapshot, sparse=sparse))
+        return snapshot
+
+    def _schedule_merges(self) -> None:
+        """Start a background merge when a large one is due (one thread at a time)."""
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.sparse.merge_plan():
+            return
+        with self._merger_start:
+            if self._merger is not None and self._merger.is_alive():
+                return
+            self._merger = threading.Thread(target=self._merge_quietly, name="bm25-merge",
+                                            daemon=True)
+            self._merger.start()
+
+    def _merge_quietly(self) -> None:
+        try:
+            self.merge_segments()
+        except Exception as exc:  # a failed merge loses nothing: the segments stay as they are
+            self.notify(f"index {self.folder}: BM25 segment merge failed ({exc}); "
+                        "it is tried again after the next write")
+
+    def merge_segments(self) -> int:
+        """Merge due BM25 segments, the slow part without the writer lock; merges done."""
+        done = 0
+        while True:
+            snapshot = self._snapshot
+            if snapshot is None or self.store is None or not snapshot.files:
+                return done
+            inputs = snapshot.sparse.merge_plan()
+            if not inputs:
+                return done
+            merged = snapshot.sparse.merge(inputs)
+            self._merging.add(merged.filename)
+            try:
+                merged.save(self.folder)
+                with self._swap:
+                    try:
+                        self.lock.acquire(timeout=MERGE_LOCK_WAIT)
+                    except IndexLocked:
+                        return done  # a long write elsewhere: retried after the next write
+                    try:
+                        if not self._swap_in_merge(inputs, merged):
+                            return done
+                    finally:
+                        self.lock.release()
+            finally:
+                self._merging.discard(merged.filename)
+            done += 1
+
+    def _swap_in_merge(self, inputs: Sequence[Segment], merged: Segment) -> bool:
+        """Replace `inputs` by `merged` in a new manifest at the same generation, if still valid."""
+        current = self._snapshot
+        manifest = self.read_manifest() or {}
+        if (current is None or not (self.folder / merged.filename).exists()
+                or manifest.get("generation") != current.generation
+                or manifest.get("files") != current.files):
+            return False  # another process wrote since: the next write plans afresh
+        sparse = current.sparse.replace(inputs, merged)
+        if sparse is None:
+            return False
+        self._snapshot = self._persist(replace(current, sparse=sparse))
+        return True
 
     # ------------------------------------------------------------------ writes
 
@@ -499,6 +623,7 @@ class Index:
         check_batch(docs)
         with self._swap, self.lock.held(timeout=lock_timeout):
             store = self._require_store()
+            self._drop_temps()
             # Another process may have written since we loaded: start from its state.
             self._snapshot = self._load_or_repair()
             reset = store.get_meta("config") != json.dumps(self.config(), sort_keys=True)
@@ -548,11 +673,11 @@ class Index:
                 snapshot = self._rebuild_derived(persist=False, quiet=reset)
             else:
                 snapshot = self._apply_delta(old_ids, new_ids)
-            self._persist(snapshot)
-            self._snapshot = snapshot
+            self._snapshot = self._merge_inline(self._persist(snapshot))
             report.generation = snapshot.generation
             report.seconds = time.perf_counter() - started
-            return report
+        self._schedule_merges()
+        return report
 
     def _factory_for(self, n_chunks: int) -> str:
         """The FAISS factory for a corpus of `n_chunks`: the configured one, or by size."""
@@ -565,7 +690,7 @@ class Index:
         return layout_outgrown(self.snapshot.dense.factory, self._require_store().counts()[1])
 
     def _apply_delta(self, old_ids: Sequence[int], new_ids: Sequence[int]) -> Snapshot:
-        """New generation = previous dense index minus old chunks plus new ones; BM25 rebuilt."""
+        """New generation = previous indexes minus old chunks plus new ones (cost ~ the change)."""
         import faiss
 
         store = self._require_store()
@@ -580,8 +705,8 @@ class Index:
                       store.vectors_for(new_ids, self.embedder.dim))
         with store.snapshot():
             generation = store.generation
-            ids, texts = store.all_chunk_texts()
-        sparse = SparseIndex.build(ids, texts)
+            texts = store.chunk_texts(new_ids)
+        sparse = previous.sparse.with_changes(old_ids, np.asarray(new_ids, dtype=np.int64), texts)
         return Snapshot(generation, dense, sparse)
 
     def remove(self, sources: Sequence[str], *, lock_timeout: float = 0.0) -> ChangeReport:
@@ -589,6 +714,7 @@ class Index:
         started = time.perf_counter()
         with self._swap, self.lock.held(timeout=lock_timeout):
             store = self._require_store()
+            self._drop_temps()
             self._snapshot = self._load_or_repair()
             unknown = [s for s in sources if store.document_hash(s) is None]
             if unknown:
@@ -606,13 +732,24 @@ class Index:
                 snapshot = self._rebuild_derived(persist=False)
             else:
                 snapshot = self._apply_delta(old_ids, [])
-            self._persist(snapshot)
-            self._snapshot = snapshot
-            return ChangeReport(
+            self._snapshot = self._merge_inline(self._persist(snapshot))
+            report = ChangeReport(
                 removed=list(dict.fromkeys(sources)),
                 seconds=time.perf_counter() - started,
                 generation=snapshot.generation,
             )
+        self._schedule_merges()
+        return report
+
+
+def _size(segments: Sequence[Segment]) -> int:
+    return sum(len(s) for s in segments)
+
+
+def _sparse_files(files: Any) -> set[str]:
+    """The BM25 file names a manifest's `files` entry refers to (none for older layouts)."""
+    entry = files.get("sparse") if isinstance(files, dict) else None
+    return SparseIndex.files(entry) if isinstance(entry, dict) else set()
 
 
 def check_consistency(index: Index) -> dict[str, int]:

@@ -302,6 +302,16 @@ class Store:
         rows = self.conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
+    def chunk_texts(self, ids: Sequence[int]) -> list[str]:
+        """Texts of these chunk rows, in the order given (for a new BM25 segment)."""
+        found: dict[int, str] = {}
+        for i in range(0, len(ids), 500):
+            batch = [int(x) for x in ids[i : i + 500]]
+            marks = ",".join("?" * len(batch))
+            found.update(self.conn.execute(
+                f"SELECT id, text FROM chunks WHERE id IN ({marks})", batch).fetchall())
+        return [found[int(i)] for i in ids]
+
     def cached_vectors(self, hashes: Iterable[str]) -> set[str]:
         """Which of these embedding hashes already have a stored vector."""
         wanted = list(dict.fromkeys(hashes))

@@ -100,7 +100,7 @@ def _scale_markdown(report: dict[str, Any]) -> list[str]:
         "BM25 top-50. 'exact Flat' is a bare FAISS search over the same vectors, the reference "
         "for recall@10. Build chunks/s excludes embedding (vectors are given).",
         "",
-        "| chunks | FAISS | build chunks/s | incremental add (s) | BM25 rebuild (s) | dense | "
+        "| chunks | FAISS | build chunks/s | incremental add (s) | BM25 full build (s) | dense | "
         "exact Flat (FAISS alone) | BM25 | hybrid | recall@10 dense / hybrid | RSS B/chunk | "
         "disk B/chunk | open (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -124,6 +124,17 @@ def _scale_markdown(report: dict[str, Any]) -> list[str]:
         )
     lines.append("")
     for size, r in sizes.items():
+        if r.get("bm25_segments") is not None:
+            lines.append(
+                f"BM25 segments at {int(size):,} chunks: {r['bm25_segments']} after the build and "
+                f"adds; the BM25 part of a one-article add {_fmt(lookup(r, 'bm25_add', 'p50'))} "
+                f"ms (a whole rebuild: {_fmt(r.get('bm25_rebuild_s'))} s); BM25 search alone "
+                f"p50 / p95 {_lat(r.get('search_bm25_only'))} ms; share of queries whose top-10 "
+                f"scores equal a one-shot build's over the same chunks "
+                f"{_fmt(r.get('bm25_agreement@10'), 4)} (chunk-id overlap, which ties lower: "
+                f"{_fmt(r.get('bm25_id_overlap@10'), 4)})."
+            )
+            lines.append("")
         if r.get("nprobe_sweep"):
             lines.append(f"IVF nprobe sweep at {int(size):,} chunks (dense p50 ms, recall@10): "
                          + ", ".join(f"{p['nprobe']}: {p['dense_p50_ms']:.2f} ms, "

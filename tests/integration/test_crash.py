@@ -21,6 +21,7 @@ from rag.documents import parse_document
 from rag.embedding import Embedder
 from rag.index import MANIFEST_FILE, check_consistency
 from rag.retrieval import Retriever
+from rag.sparse import SparseIndex
 from tests.integration.conftest import REPO, copy_index, open_real_index
 
 pytestmark = pytest.mark.integration
@@ -102,6 +103,11 @@ def check_after(folder: Path, embedder: Embedder, *, finish: bool = False) -> tu
     index = open_real_index(folder, embedder, notify=notes.append)
     try:
         counts = check_consistency(index)  # FAISS ntotal == chunk rows == BM25 count
+        # Every file the manifest names is in place (BM25 segments are shared across
+        # generations, so a cleanup must never take one the manifest still names).
+        files = json.loads((folder / MANIFEST_FILE).read_text())["files"]
+        for name in [files["dense"], *SparseIndex.files(files["sparse"])]:
+            assert (folder / name).exists(), name
         store = index._require_store()
         assert counts["documents"] == 3
         stored = store.document_hash(SOURCE)

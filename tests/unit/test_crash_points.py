@@ -71,11 +71,14 @@ index.add_documents([Document(source="crash.txt", text=paragraphs_article(9, "ha
 print("done", calls["n"])
 """
 
+# An update writes, each by an atomic rename: the dense file (1), a BM25 segment for the new
+# chunks (2), the deleted chunk ids (3), the manifest (4); then, since most of the old
+# segment is now deleted, a merge rewrites it (5) and replaces the manifest again (6).
 POINTS = (
     [("mid-transaction", 1), ("after-commit", 1)]
-    + [("replace-before", n) for n in (1, 2, 3)]
-    + [("replace-after", n) for n in (1, 2, 3)]
-    + [("fsync", n) for n in (1, 3, 6, 9)]
+    + [("replace-before", n) for n in (1, 2, 3, 4, 5, 6)]
+    + [("replace-after", n) for n in (1, 2, 3, 4, 5, 6)]
+    + [("fsync", n) for n in (1, 3, 6, 8, 9, 11)]
 )
 
 
@@ -125,4 +128,52 @@ def test_kill_at_every_step_of_a_write(template: Path, tmp_path: Path) -> None:
     assert states[("mid-transaction", 1)] == "old"
     assert states[("after-commit", 1)] == "new (repaired)"
     assert states[("replace-before", 1)] == "new (repaired)"  # dense file not yet in place
-    assert states[("replace-after", 3)] == "new"  # manifest in place: nothing to repair
+    assert states[("replace-before", 4)] == "new (repaired)"  # BM25 files but no manifest
+    assert states[("replace-after", 4)] == "new"  # manifest in place: nothing to repair
+    # A merge killed at any step changes nothing a search sees: old or new segment list.
+    assert states[("replace-before", 5)] == states[("replace-after", 6)] == "new"
+
+
+MERGE_POINTS = [("replace-before", n) for n in (1, 2, 3, 4, 5)] + [
+    ("replace-after", n) for n in (3, 4, 5)] + [("fsync", n) for n in (5, 7, 9)]
+
+
+@pytest.fixture(scope="module")
+def merge_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Seven one-article segments: the next add makes eight of a size, which are merged."""
+    folder = tmp_path_factory.mktemp("merge") / "template"
+    index = fake_index(folder)
+    for i in range(7):
+        index.add_documents([Document(source=f"a{i}.txt", text=paragraphs_article(3, f"t{i}"))])
+    assert len(index.snapshot.sparse.segments) == 7
+    index.close()
+    return folder
+
+
+def test_kill_at_every_step_of_a_merge(merge_template: Path, tmp_path: Path) -> None:
+    """The add's own files come first (dense 1, segment 2, manifest 3), then the merge's:
+    the merged segment (4) and the manifest naming it instead of its inputs (5)."""
+    reference = fake_index(tmp_path / "reference")
+    reference.add_documents([Document(source=f"a{i}.txt", text=paragraphs_article(3, f"t{i}"))
+                             for i in range(7)] + [NEW])
+    queries = ["harbour works", "t3 works pipe", "residents block noise"]
+    expected = [[(h.source, h.start) for h in Retriever(reference).search(q, 5, mode="bm25")]
+                for q in queries]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda p: (p, *_run(merge_template, tmp_path, *p)), MERGE_POINTS))
+    merged: dict[tuple[str, int], int] = {}
+    for (point, nth), folder, code, output in runs:
+        assert code == -9, f"{point} {nth}: not killed there (exit {code})\n{output}"
+        index = fake_index(folder, create=False)
+        counts = check_consistency(index)
+        if counts["documents"] == 8:
+            got = [[(h.source, h.start) for h in Retriever(index).search(q, 5, mode="bm25")]
+                   for q in queries]
+            assert got == expected, f"{point} {nth}"
+        merged[(point, nth)] = len(index.snapshot.sparse.segments)
+        index.add_documents([NEW], lock_timeout=0)
+        check_consistency(index)
+        assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+        index.close()
+    assert merged[("replace-before", 5)] == 8  # the merged segment exists, not yet named
+    assert merged[("replace-after", 5)] == 1

@@ -170,7 +170,10 @@ def test_manifest_describes_the_index(seeded: Path) -> None:
     built = dt.datetime.fromisoformat(manifest["built_at"])
     assert abs(dt.datetime.now(dt.UTC) - built) < dt.timedelta(minutes=10)
     assert manifest["generation"] == state(seeded)[0]
-    for name in manifest["files"].values():
+    files = manifest["files"]
+    assert (seeded / files["store"]).exists() and (seeded / files["dense"]).exists()
+    assert files["sparse"]["chunks"] == n_chunks and files["sparse"]["segments"]
+    for name in SparseIndex.files(files["sparse"]):
         assert (seeded / name).exists()
     assert len(manifest["corpus_hash"]) == 64
 
@@ -221,22 +224,35 @@ def _dense(folder: Path) -> Path:
     return folder / str(_manifest(folder)["files"]["dense"])  # type: ignore[index]
 
 
-def _sparse(folder: Path) -> Path:
-    return folder / str(_manifest(folder)["files"]["sparse"])  # type: ignore[index]
+def _segment(folder: Path) -> Path:
+    names = _manifest(folder)["files"]["sparse"]["segments"]  # type: ignore[index]
+    return folder / f"bm25-seg-{names[0]}.npz"
 
 
-def _garble_folder(path: Path) -> None:
-    for child in path.iterdir():
-        child.write_bytes(b"\x00garbage\xff" * 7)
+def _sparse_entry(folder: Path, **changes: object) -> None:
+    manifest = _manifest(folder)
+    manifest["files"]["sparse"].update(changes)  # type: ignore[index]
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def _old_layout(folder: Path) -> None:
+    """A manifest written before segments: `sparse` names a bm25s folder."""
+    manifest = _manifest(folder)
+    manifest["files"]["sparse"] = "bm25-1"  # type: ignore[index]
+    (folder / "bm25-1").mkdir()
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "dense file deleted": lambda f: _dense(f).unlink(),
     "dense file corrupt": lambda f: _dense(f).write_bytes(b"not a faiss index" * 50),
     "dense file truncated": lambda f: _dense(f).write_bytes(_dense(f).read_bytes()[:100]),
-    "bm25 folder deleted": lambda f: shutil.rmtree(_sparse(f)),
-    "bm25 files corrupt": lambda f: _garble_folder(_sparse(f)),
-    "bm25 ids file deleted": lambda f: (_sparse(f) / "ids.npy").unlink(),
+    "bm25 segment deleted": lambda f: _segment(f).unlink(),
+    "bm25 segment corrupt": lambda f: _segment(f).write_bytes(b"\x00garbage\xff" * 7),
+    "bm25 segment truncated": lambda f: _segment(f).write_bytes(_segment(f).read_bytes()[:300]),
+    "bm25 deleted-ids file missing": lambda f: _sparse_entry(f, deleted="bm25-del-9-x.npy"),
+    "bm25 count disagrees": lambda f: _sparse_entry(f, chunks=1),
+    "bm25 in the old one-folder layout": lambda f: _old_layout(f),
     "manifest deleted": lambda f: (f / MANIFEST_FILE).unlink(),
     "manifest corrupt": lambda f: (f / MANIFEST_FILE).write_text('{"generation": 3, "fi'),
     "manifest empty": lambda f: (f / MANIFEST_FILE).write_bytes(b""),
