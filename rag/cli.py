@@ -250,7 +250,7 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _distractor_sweep(args: argparse.Namespace, settings: Any, index: Any, qa: Any, gold: Any,
-                      baseline: dict[str, Any]) -> list[dict[str, Any]]:
+                      baseline: dict[str, Any], docs: Any) -> list[dict[str, Any]]:
     """`rag eval --distractors`: the gold metrics with 0, 100, 1,000 … distractors added."""
     from rag.bench.distractors import sweep
     from rag.evaluation import evaluate
@@ -264,7 +264,7 @@ def _distractor_sweep(args: argparse.Namespace, settings: Any, index: Any, qa: A
             return dict(evaluate(each, gold, progress=progress).metrics)
 
     return sweep(index, args.distractors, baseline, score,
-                 lambda folder: make_index(settings, index_dir=folder),
+                 lambda folder: make_index(settings, index_dir=folder), docs,
                  corpus=Path(args.distractor_corpus))
 
 
@@ -300,10 +300,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not gold_paths:
         raise RagError("no gold files: give --gold FILE or put *.jsonl files in eval/gold/")
     gold = load_gold_files(gold_paths)
+    distractor_docs: list[Any] = []
     if args.distractors is not None:  # a bad count fails now, not after the first run
         from rag.bench.distractors import corpus_for
 
-        corpus_for(args.distractors, Path(args.distractor_corpus))
+        distractor_docs = corpus_for(args.distractors, Path(args.distractor_corpus))
     out = Path(args.out)
     if args.fit_calibration and "extractive" in ([args.reader or settings.reader] + (
             list(READERS) if args.compare else [])):
@@ -357,7 +358,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             # Every quarter held out once, each scored by a calibration fitted without it.
             metrics["splits"]["rotated"] = rotated[qa.reader.name]
         if args.distractors is not None:
-            metrics["distractors"] = _distractor_sweep(args, settings, index, qa, gold, metrics)
+            metrics["distractors"] = _distractor_sweep(args, settings, index, qa, gold, metrics,
+                                                       distractor_docs)
         metrics["reader"] = qa.reader.name
         metrics["reader_model"] = getattr(qa.reader, "model_id", None)
         metrics["calibration"] = qa.calibration.fitted_on

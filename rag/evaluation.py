@@ -8,7 +8,6 @@ report can show the held-out quarter beside the fitted part.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Any
 from rag.backends.base import SearchIndex
 from rag.decision import Calibration, fit_calibration
 from rag.errors import RagError
-from rag.index import LOCK_FILE, Index
+from rag.index import Index, copy_folder
 from rag.metrics import GoldItem, QuestionResult, Span, f1, load_gold, score
 from rag.pipeline import QA, Trace
 from rag.retrieval import Mode
@@ -234,21 +233,5 @@ def scratch_copy(index: SearchIndex) -> Iterator[Path]:
         )
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         target = Path(tmp) / "index"
-        # The SQLite backup API gives a consistent copy even if a writer is active.
-        import sqlite3
-
-        target.mkdir()
-        src = sqlite3.connect(index.folder / "store.sqlite")
-        dst = sqlite3.connect(target / "store.sqlite")
-        with dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
-        for path in index.folder.iterdir():
-            if path.name in {LOCK_FILE, "store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}:
-                continue
-            if path.is_dir():
-                shutil.copytree(path, target / path.name)
-            else:
-                shutil.copy2(path, target / path.name)
+        copy_folder(index.folder, target)
         yield target

@@ -752,6 +752,30 @@ def _sparse_files(files: Any) -> set[str]:
     return SparseIndex.files(entry) if isinstance(entry, dict) else set()
 
 
+def copy_folder(src: Path, dst: Path) -> None:
+    """Copy an index folder: the store by SQLite's backup API, derived files as they are.
+
+    The backup API gives a consistent copy even while a writer is active; the lock and the
+    store's WAL files are not copied (the copy has its own).
+    """
+    import sqlite3
+
+    dst.mkdir(parents=True)
+    source, target = sqlite3.connect(src / STORE_FILE), sqlite3.connect(dst / STORE_FILE)
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    skip = {LOCK_FILE, STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm"}
+    for path in src.iterdir():
+        if path.name in skip:
+            continue
+        if path.is_dir():
+            shutil.copytree(path, dst / path.name)
+        else:
+            shutil.copy2(path, dst / path.name)
+
+
 def check_consistency(index: Index) -> dict[str, int]:
     """Counts that must agree in a healthy index; raises RagError when they do not."""
     store = index._require_store()

@@ -33,7 +33,7 @@ import numpy as np
 
 from rag.documents import Document
 from rag.errors import RagError
-from rag.index import Index
+from rag.index import Index, copy_folder
 from rag.reading.llm_process import cache_dir
 
 CORPUS = Path("eval/distractors/squad.jsonl")
@@ -120,15 +120,6 @@ def cache_key(index: Index, corpus: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _copy_store(src: Path, dst: Path) -> None:
-    """A consistent copy of a SQLite store (the backup API tolerates an active writer)."""
-    source, target = sqlite3.connect(src), sqlite3.connect(dst)
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
-
-
 def _import_vectors(store_file: Path, donors: Sequence[Path]) -> None:
     """Reuse vectors from older cached copies, so a changed base index embeds nothing twice."""
     conn = sqlite3.connect(store_file)
@@ -145,19 +136,6 @@ def _import_vectors(store_file: Path, donors: Sequence[Path]) -> None:
         conn.close()
 
 
-def _copy_folder(src: Path, dst: Path) -> None:
-    """Copy an index folder (store by the backup API, derived files as they are)."""
-    dst.mkdir(parents=True)
-    _copy_store(src / "store.sqlite", dst / "store.sqlite")
-    for path in src.iterdir():
-        if path.name in {".lock", "store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}:
-            continue
-        if path.is_dir():
-            shutil.copytree(path, dst / path.name)
-        else:
-            shutil.copy2(path, dst / path.name)
-
-
 def full_index(base: Index, docs: Sequence[Document], corpus: Path, make: Any,
                cache: Path | None = None) -> Path:
     """The cached folder holding the base index plus every distractor (built on first use).
@@ -172,7 +150,7 @@ def full_index(base: Index, docs: Sequence[Document], corpus: Path, make: Any,
     cache.mkdir(parents=True, exist_ok=True)
     building = cache / f"{key}.building"
     shutil.rmtree(building, ignore_errors=True)
-    _copy_folder(base.folder, building)
+    copy_folder(base.folder, building)
     donors = [p / "store.sqlite" for p in cache.iterdir()
               if p.is_dir() and (p / "complete").exists()]
     _import_vectors(building / "store.sqlite", donors)
@@ -195,7 +173,7 @@ def with_distractors(full: Path, docs: Sequence[Document], n: int, make: Any,
                      scratch: Path) -> Iterator[Index]:
     """An open index on a scratch copy of `full` keeping only the first `n` distractors."""
     folder = scratch / f"n{n}"
-    _copy_folder(full, folder)
+    copy_folder(full, folder)
     index = make(folder).open()
     drop = [d.source for d in docs[n:]]
     if drop:
@@ -253,12 +231,14 @@ def corpus_for(sizes: Sequence[int], corpus: Path = CORPUS) -> list[Document]:
 
 
 def sweep(base: Any, sizes: Sequence[int], baseline: dict[str, Any], score: Any,
-          make: Any, corpus: Path = CORPUS, cache: Path | None = None) -> list[dict[str, Any]]:
+          make: Any, docs: Sequence[Document], corpus: Path = CORPUS,
+          cache: Path | None = None) -> list[dict[str, Any]]:
     """One row per distractor count: corpus size and the gold metrics on that corpus.
 
     `baseline` holds the metrics of the run on `base` itself (the N = 0 row); `score(index)`
     evaluates the gold set on another index and returns its metrics; `make(folder)` returns
-    an unopened Index over `folder` configured like `base`.
+    an unopened Index over `folder` configured like `base`; `docs` is `corpus_for(sizes,
+    corpus)`, read once by the caller before the first run.
     """
     import tempfile
 
@@ -267,7 +247,6 @@ def sweep(base: Any, sizes: Sequence[int], baseline: dict[str, Any], score: Any,
             f"'rag eval --distractors' scores on temporary copies of an index folder, and "
             f"{base.location} is a database; run it on the folder (before 'rag migrate')"
         )
-    docs = corpus_for(sizes, corpus)
 
     def row(n: int, index: Index, metrics: dict[str, Any]) -> dict[str, Any]:
         counted = index.store
