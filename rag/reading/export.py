@@ -12,19 +12,20 @@ from pathlib import Path
 
 import torch
 
+from rag.reading.encoders import DEFAULT, encoder_dir
 from rag.reading.model import MODEL_FILE
-from rag.reading.train import SpanModel, encoder_dir
+from rag.reading.train import SpanModel
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = ("start_logits", "end_logits")
 
 
-def export(weights: Path, out_dir: Path) -> Path:
+def export(weights: Path, out_dir: Path, encoder: str = DEFAULT) -> Path:
     """Write `MODEL_FILE` and `tokenizer.json` into `out_dir`; returns the model path."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = SpanModel.from_encoder(encoder_dir())
+    model = SpanModel.from_encoder(encoder_dir(encoder))
     model.load_state_dict(torch.load(weights, weights_only=True))
     model.eval()
     dummy = tuple(torch.ones(2, 16, dtype=torch.int64) for _ in INPUTS)
@@ -38,5 +39,5 @@ def export(weights: Path, out_dir: Path) -> Path:
     # within 0.01 (a single scale per tensor lost 0.02 answerable F1).
     quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
     fp32.unlink()
-    shutil.copyfile(encoder_dir() / "tokenizer.json", out_dir / "tokenizer.json")
+    shutil.copyfile(encoder_dir(encoder) / "tokenizer.json", out_dir / "tokenizer.json")
     return target

