@@ -127,7 +127,7 @@ def _segmenter() -> Callable[[str], list[str]]:
     import pysbd.abbreviation_replacer
 
     # Only pysbd's own module sees the cached `re`; the output is unchanged (tests compare).
-    pysbd.abbreviation_replacer.re = _CachedRe()  # type: ignore[assignment]
+    pysbd.abbreviation_replacer.re = _CachedRe()
     seg = pysbd.Segmenter(language="en", clean=False, char_span=False)
 
     def segment(text: str) -> list[str]:
