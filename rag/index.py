@@ -45,7 +45,7 @@ from rag.errors import (
     RagError,
 )
 from rag.sparse import BM25_PARAMS, SparseIndex
-from rag.store import SCHEMA_VERSION, Store
+from rag.store import SCHEMA_VERSION, SentenceVectors, Store
 
 STORE_FILE = "store.sqlite"
 MANIFEST_FILE = "manifest.json"
@@ -519,15 +519,21 @@ class Index:
 
     def _embed(
         self, chunks: list[Chunk], progress: Progress | None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Chunk vectors and per-sentence vectors, in batches (with progress callbacks)."""
+    ) -> tuple[np.ndarray, list[SentenceVectors]]:
+        """Chunk vectors (float16) and per-sentence vectors (int8), in batches.
+
+        Each batch is converted to the stored form at once, so the whole build holds
+        vectors at the store's size, not float32 (peak memory; `rag bench`).
+        """
         if not chunks:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32), []
+            return np.zeros((0, self.embedder.dim), dtype=np.float16), []
         # Batch chunks of similar length together: a batch is padded to its longest text,
         # so unsorted batches spend ~20 % of the model's time on padding (`rag bench`).
         order = sorted(range(len(chunks)), key=lambda j: len(chunks[j].text))
         ordered = [chunks[j] for j in order]
-        vectors, sentences = [], []
+        # Filled in place in the callers' order: no stacked second copy of all vectors.
+        vectors = np.empty((len(chunks), self.embedder.dim), dtype=np.float16)
+        by_chunk: list[SentenceVectors | None] = [None] * len(chunks)
         step = 64
         for i in range(0, len(ordered), step):
             batch = ordered[i : i + step]
@@ -542,17 +548,13 @@ class Index:
                     self.embedder.embed([t[a:b] for a, b in sp])
                     for t, sp in zip(texts, spans, strict=True)
                 ]
-            vectors.append(v)
-            sentences.extend(sv)
+            rows = order[i : i + step]
+            vectors[rows] = v
+            for j, x in zip(rows, sv, strict=True):
+                by_chunk[j] = SentenceVectors.quantize(x)
             if progress:
                 progress(min(i + step, len(chunks)), len(chunks))
-        stacked = np.vstack(vectors)
-        restored = np.empty_like(stacked)
-        restored[order] = stacked
-        by_chunk: list[np.ndarray] = [np.empty(0)] * len(chunks)
-        for j, sv in zip(order, sentences, strict=True):
-            by_chunk[j] = sv
-        return restored, by_chunk
+        return vectors, [x for x in by_chunk if x is not None]
 
     def _factory_for(self, n_chunks: int) -> str:
         """The FAISS factory for a corpus of `n_chunks`: the configured one, or by size."""
