@@ -125,7 +125,6 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
         "retrieval": search_latencies(retriever, questions, qvecs[: len(questions)]),
         "retrieval_note": "query vector given; no query embedding",
         "rss_added_mb": round(rss_mb() - rss0, 1),
-        "disk_bytes": dir_bytes(folder),
     }
     # Peak of build + search only, like the peer's; loading readers comes after.
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -134,7 +133,21 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
     else:
         result["ask"] = _ask_latency(settings, index, questions[: args.get("ask_questions", 20)])
         result["peak_rss_mb_with_readers"] = round(peak_rss_mb(), 1)
+    result.update(settled_disk(index))
     return result
+
+
+def settled_disk(index: Any) -> dict[str, Any]:
+    """Bytes of the index's live files once closed (SQLite's write-ahead log checkpointed),
+    like the peer's saved folder; the previous generation's files are listed apart."""
+    folder = index.folder
+    files = (index.read_manifest() or {}).get("files", {})
+    index.close()
+    live = [folder / f for f in ("store.sqlite", files.get("dense"), files.get("sparse"),
+                                 "manifest.json") if f and (folder / f).exists()]
+    total = sum(dir_bytes(f) for f in live)
+    return {"disk_bytes": total, "disk_previous_generation_bytes": dir_bytes(folder) - total,
+            "disk_store_bytes": dir_bytes(folder / "store.sqlite")}
 
 
 def _ask_latency(settings: Any, index: Any, questions: list[str]) -> dict[str, Any]:
