@@ -140,7 +140,7 @@ class WriterLock:
 
 def _library_versions() -> dict[str, str]:
     versions = {"rag": __import__("rag").__version__}
-    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "pysbd"):
+    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "onnxruntime", "pysbd"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -169,6 +169,8 @@ class Index:
         self.store: Store | None = None
         self._snapshot: Snapshot | None = None
         self._swap = threading.Lock()  # serialises in-process writers and snapshot swaps
+        # How the embedder was picked under RAG_EMBEDDER=auto (recorded in the manifest).
+        self.embedder_choice: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ config
 
@@ -394,6 +396,15 @@ class Index:
             "library_versions": _library_versions(),
             "files": {"store": STORE_FILE, "dense": dense_name, "sparse": sparse_name},
         }
+        choice = self.embedder_choice
+        if not (choice and choice.get("source") == "measured"):
+            # Opened by its recorded backend: keep the measurement that first chose it.
+            before = previous.get("embedder_choice")
+            same = isinstance(before, dict) and before.get("spec") == self.embedder.identity.get(
+                "spec")
+            choice = before if same else choice
+        if choice:
+            manifest["embedder_choice"] = choice
         write_json_atomic(self.folder / MANIFEST_FILE, manifest)
         self._cleanup(keep={g, int(previous.get("generation", g))})
 

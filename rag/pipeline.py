@@ -13,7 +13,13 @@ import numpy as np
 from rag.answer import Answer, Reader, Reading, check_invariants
 from rag.chunking import Chunker, HFTokenCounter
 from rag.decision import Calibration, decide, validate_question
-from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
+from rag.embedding import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    resolve_embedder,
+)
 from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
 from rag.reading.llm_process import GeneratorUnavailable
@@ -64,17 +70,21 @@ class QueryEncoder:
 def make_index(settings: Settings, *, index_dir: Path | None = None,
                notify: Notify = _stderr) -> Index:
     """An (unopened) Index handle configured from settings; no model is loaded yet."""
-    embedder = make_embedder(settings.embedder, batch_size=settings.embed_batch_size)
-    assert isinstance(embedder, SentenceTransformerEmbedder)
+    folder = index_dir or settings.index_dir
+    spec, choice = resolve_embedder(settings.embedder, folder, notify=notify)
+    embedder = make_embedder(spec, batch_size=settings.embed_batch_size)
+    assert isinstance(embedder, SentenceTransformerEmbedder | OnnxEmbedder)
     chunker = Chunker(
         HFTokenCounter(str(embedder.tokenizer_json)),
         max_tokens=settings.chunk_max_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
     )
-    return Index(
-        index_dir or settings.index_dir, embedder, chunker,
+    index = Index(
+        folder, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,
     )
+    index.embedder_choice = choice
+    return index
 
 
 class QA:

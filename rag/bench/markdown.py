@@ -44,7 +44,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "| measure | value |", "|---|---|",
         f"| chunks (synthetic articles, real chunker) | {_fmt(enc.get('chunks'))} |",
-        f"| raw `model.encode` (batch 32, one call; same process, just before the build) | "
+        f"| raw encode (batch 32, one call; same process, just before the build) with the "
+        f"backend the build uses, `{enc.get('backend') or 'torch'}` | "
         f"{_fmt(enc.get('raw_chunks_per_s'))} chunks/s |",
         f"| our build from articles (split, embed, store, FAISS, BM25) | "
         f"{_fmt(ours.get('chunks_per_s'))} chunks/s = {_fmt(bve.get('ratio'), 3)} × raw |",
@@ -178,7 +179,8 @@ def _extras_markdown(report: dict[str, Any]) -> list[str]:
         enc = report.get("encode", {})
         lines.append(
             f"- int8 ONNX embedder: {onnx['raw_chunks_per_s']:.1f} chunks/s vs torch "
-            f"{_fmt(enc.get('raw_chunks_per_s'))} on the same chunks; query "
+            f"{_fmt(onnx.get('torch_raw_chunks_per_s') or enc.get('raw_chunks_per_s'))} on "
+            "the same chunks; query "
             f"{onnx['query_embed_ms']['p50']:.1f} ms vs "
             f"{_fmt(lookup(enc, 'query_embed_ms', 'p50'))} ms; cosine to torch vectors mean "
             f"{onnx['cosine_vs_torch']['mean']}, min "

@@ -49,19 +49,30 @@ def w_prepare(args: dict[str, Any]) -> dict[str, Any]:
 
 def _raw_encode(embedder: Any, texts: list[str], questions: list[str], work: Path,
                 repeat: int) -> dict[str, Any]:
-    """Raw `model.encode` of the chunk texts in one call: the ceiling a build can reach.
+    """Raw encode of the chunk texts in one call with the backend the build uses (torch:
+    `model.encode`; ONNX: its batched session run): the ceiling a build can reach.
     Saves the vectors (anchors of the calibrated vectors) and the query vectors."""
-    model = embedder.load()
+    from rag.embedding import SentenceTransformerEmbedder
+
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        model = embedder.load()
+
+        def encode(batch: list[str]) -> Any:
+            return model.encode(batch, batch_size=32, normalize_embeddings=True,
+                                convert_to_numpy=True, show_progress_bar=False)
+    else:
+        encode = embedder.embed
     t = time.perf_counter()
-    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+    vectors = encode(texts)
     encode_s = time.perf_counter() - t
-    qvec = model.encode(questions, batch_size=32, normalize_embeddings=True)
+    qvec = encode(questions)
+    spec = embedder.identity.get("spec")
+    (work / "real_vectors.json").write_text(json.dumps({"spec": spec}))
     one = timed(lambda: embedder.embed([questions[0]]), repeat)
     np.save(work / "real_vectors.npy", np.asarray(vectors, dtype=np.float32))
     np.save(work / "query_vectors.npy", np.asarray(qvec, dtype=np.float32))
     return {"encode_s": round(encode_s, 3), "raw_chunks_per_s": round(len(texts) / encode_s, 2),
-            "query_embed_ms": pct(one)}
+            "query_embed_ms": pct(one), "backend": spec}
 
 
 def w_ours(args: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +98,7 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - t
     # The ceiling, measured in this process just before the build, under the same load.
     raw = _raw_encode(embedder, meta["texts"], questions, work, int(args.get("repeat", 20)))
+    raw["backend_choice"] = index.embedder_choice
     qvecs = np.load(work / "query_vectors.npy")
     if args.get("raw_only"):
         return {"raw_encode": {"model_load_s": round(load_s, 3), **raw},

@@ -71,7 +71,8 @@ def summarise(report: dict[str, Any]) -> None:
     onnx = report.get("onnx", {})
     gold = onnx.get("gold", {}) if isinstance(onnx, dict) else {}
     if "torch" in gold and "onnx" in gold:
-        speed = _ratio(onnx.get("raw_chunks_per_s"), enc.get("raw_chunks_per_s"))
+        speed = _ratio(onnx.get("raw_chunks_per_s"),
+                       onnx.get("torch_raw_chunks_per_s") or enc.get("raw_chunks_per_s"))
         loss = max(
             round(gold["torch"][f"recall@5.{m}"] - gold["onnx"][f"recall@5.{m}"], 4)
             for m in ("dense", "hybrid")
