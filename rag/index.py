@@ -516,6 +516,9 @@ class Index:
                     Store.put_document(conn, doc)
                     new_ids.extend(Store.put_chunks(conn, chunks, hs))
                 Store.drop_unused_vectors(conn)
+            # The store holds them now: drop this build's texts and vectors before the
+            # derived indexes read them back, so no second copy is alive (peak memory).
+            del work, flat, hashes, vectors, sentence_vectors
             report.removed = to_remove
             report.chunks_written = len(new_ids)
             if reset or self._outgrown():
