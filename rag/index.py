@@ -172,7 +172,7 @@ class WriterLock:
 
 def _library_versions() -> dict[str, str]:
     versions = {"rag": __import__("rag").__version__}
-    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "pysbd"):
+    for name in ("faiss-cpu", "bm25s", "sentence-transformers", "torch", "onnxruntime", "pysbd"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -204,6 +204,8 @@ class Index:
         self._merger: threading.Thread | None = None
         self._merger_start = threading.Lock()  # at most one background merge thread
         self._merging: set[str] = set()  # segment files a background merge is writing
+        # How the embedder was picked under RAG_EMBEDDER=auto (recorded in the manifest).
+        self.embedder_choice: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ config
 
@@ -489,6 +491,15 @@ class Index:
             "library_versions": _library_versions(),
             "files": files,
         }
+        choice = self.embedder_choice
+        if not (choice and choice.get("source") == "measured"):
+            # Opened by its recorded backend: keep the measurement that first chose it.
+            before = previous.get("embedder_choice")
+            same = isinstance(before, dict) and before.get("spec") == self.embedder.identity.get(
+                "spec")
+            choice = before if same else choice
+        if choice:
+            manifest["embedder_choice"] = choice
         write_json_atomic(self.folder / MANIFEST_FILE, manifest)
         # Readers that read the previous manifest may still be opening its files: keep them.
         keep = _sparse_files(files) | _sparse_files(previous.get("files"))
@@ -667,6 +678,9 @@ class Index:
                     Store.put_document(conn, doc)
                     new_ids.extend(Store.put_chunks(conn, chunks, hs))
                 Store.drop_unused_vectors(conn)
+            # The store holds them now: drop this build's texts and vectors before the
+            # derived indexes read them back, so no second copy is alive (peak memory).
+            del work, flat, hashes, vectors, sentence_vectors
             report.removed = to_remove
             report.chunks_written = len(new_ids)
             if reset or self._outgrown():

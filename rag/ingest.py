@@ -18,6 +18,7 @@ from rag.chunking import Chunk, Chunker
 from rag.documents import Document
 from rag.embedding import Embedder
 from rag.errors import DuplicateDocument
+from rag.store import SentenceCodes
 
 Progress = Callable[[int, int], None]  # (done, total)
 EMBED_BATCH = 64
@@ -125,15 +126,21 @@ def relative_spans(chunk: Chunk) -> list[tuple[int, int]]:
 
 def embed_chunks(
     embedder: Embedder, chunks: list[Chunk], progress: Progress | None = None
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Chunk vectors and per-sentence vectors, in batches (with progress callbacks)."""
+) -> tuple[np.ndarray, list[SentenceCodes]]:
+    """Chunk vectors (float16) and per-sentence vectors (int8), in batches.
+
+    Each batch is converted to its stored form at once, so a build holds the vectors at
+    the store's size, never float32 for the whole corpus (peak memory; `rag bench`).
+    """
     if not chunks:
-        return np.zeros((0, embedder.dim), dtype=np.float32), []
+        return np.zeros((0, embedder.dim), dtype=np.float16), []
     # Batch chunks of similar length together: a batch is padded to its longest text,
     # so unsorted batches spend ~20 % of the model's time on padding (`rag bench`).
     order = sorted(range(len(chunks)), key=lambda j: len(chunks[j].text))
     ordered = [chunks[j] for j in order]
-    vectors, sentences = [], []
+    # Filled in place in the callers' order: no stacked second copy of all vectors.
+    vectors = np.empty((len(chunks), embedder.dim), dtype=np.float16)
+    by_chunk: list[SentenceCodes | None] = [None] * len(chunks)
     for i in range(0, len(ordered), EMBED_BATCH):
         batch = ordered[i : i + EMBED_BATCH]
         texts = [c.text for c in batch]
@@ -145,14 +152,10 @@ def embed_chunks(
             v = embedder.embed(texts)
             sv = [embedder.embed([t[a:b] for a, b in sp]) for t, sp in zip(texts, spans,
                                                                           strict=True)]
-        vectors.append(v)
-        sentences.extend(sv)
+        rows = order[i : i + EMBED_BATCH]
+        vectors[rows] = v
+        for j, x in zip(rows, sv, strict=True):
+            by_chunk[j] = SentenceCodes.quantize(x)
         if progress:
             progress(min(i + EMBED_BATCH, len(chunks)), len(chunks))
-    stacked = np.vstack(vectors)
-    restored = np.empty_like(stacked)
-    restored[order] = stacked
-    by_chunk: list[np.ndarray] = [np.empty(0)] * len(chunks)
-    for j, sv in zip(order, sentences, strict=True):
-        by_chunk[j] = sv
-    return restored, by_chunk
+    return vectors, [x for x in by_chunk if x is not None]

@@ -14,7 +14,13 @@ from rag.answer import Answer, Reader, Reading, check_invariants
 from rag.backends.base import SearchIndex
 from rag.chunking import Chunker, HFTokenCounter
 from rag.decision import Calibration, decide, validate_question
-from rag.embedding import Embedder, SentenceTransformerEmbedder, make_embedder
+from rag.embedding import (
+    Embedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    resolve_embedder,
+)
 from rag.errors import RagError
 from rag.index import Index, Notify, _stderr
 from rag.reading.llm_process import GeneratorUnavailable
@@ -68,29 +74,40 @@ def make_index(settings: Settings, *, index_dir: Path | None = None,
     """An (unopened) index handle configured from settings; no model is loaded yet.
 
     PostgreSQL when `database_url` (or settings.database_url) is given and `index_dir` is
-    not; otherwise the embedded folder.
+    not; otherwise the embedded folder. Under RAG_EMBEDDER=auto an existing index keeps
+    the embedder it was built with; a new one gets the faster backend on this machine.
     """
-    embedder = make_embedder(settings.embedder, batch_size=settings.embed_batch_size)
-    assert isinstance(embedder, SentenceTransformerEmbedder)
-    chunker = Chunker(
-        HFTokenCounter(str(embedder.tokenizer_json)),
-        max_tokens=settings.chunk_max_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
-    )
+    folder = index_dir or settings.index_dir
     url = database_url or (
         settings.database_url.get_secret_value()
         if settings.database_url is not None and index_dir is None else None
     )
     if url:
         check_database_url(url)
+        from rag.backends.postgres import recorded_embedder
+
+        spec, choice = resolve_embedder(settings.embedder, None, notify=notify,
+                                        recorded=lambda: recorded_embedder(url))
+    else:
+        spec, choice = resolve_embedder(settings.embedder, folder, notify=notify)
+    embedder = make_embedder(spec, batch_size=settings.embed_batch_size)
+    assert isinstance(embedder, SentenceTransformerEmbedder | OnnxEmbedder)
+    chunker = Chunker(
+        HFTokenCounter(str(embedder.tokenizer_json)),
+        max_tokens=settings.chunk_max_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+    )
+    if url:
         from rag.backends.postgres import PostgresIndex
 
         return PostgresIndex(url, embedder, chunker, notify=notify,
                              keyword_ranking=settings.pg_keyword_ranking)
-    return Index(
-        index_dir or settings.index_dir, embedder, chunker,
+    index = Index(
+        folder, embedder, chunker,
         factory=settings.faiss_factory, notify=notify,
     )
+    index.embedder_choice = choice
+    return index
 
 
 def check_database_url(url: str) -> str:

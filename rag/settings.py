@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.dense import AUTO_FACTORY
-from rag.embedding import DEFAULT_EMBEDDER
+from rag.embedding import AUTO_EMBEDDER
 
 
 class Settings(BaseSettings):
@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     # How PostgreSQL ranks keyword matches: "bm25" (as the embedded index) or "ts_rank_cd".
     pg_keyword_ranking: Literal["bm25", "ts_rank_cd"] = "bm25"
     seeds_dir: Path = Path("seeds")
-    embedder: str = DEFAULT_EMBEDDER
+    # "auto": torch or int8 ONNX, whichever ran faster on this machine (measured once,
+    # cached); an existing index keeps the backend it was built with.
+    embedder: str = AUTO_EMBEDDER
     embed_batch_size: int = Field(32, ge=1, le=1024)
     chunk_max_tokens: int = Field(180, ge=16, le=250)
     chunk_overlap_tokens: int = Field(40, ge=0)

@@ -3,6 +3,11 @@
 FAISS and BM25 files are derived from it and can always be rebuilt from it without
 re-embedding. Every change is one SQLite transaction that also bumps `generation`, so a
 crash leaves either the old or the new state, never a mix.
+
+Vectors are stored compactly (schema 2): chunk vectors as float16 (FAISS is always built
+from these, so a rebuilt index equals a delta-updated one), sentence vectors as int8 with
+one float32 scale per vector, all sentences of a chunk text in one row. A schema-1 store
+is converted in place when opened.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from rag.chunking import Chunk
 from rag.documents import Document
 from rag.errors import IndexCorrupt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,13 +52,67 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
 CREATE INDEX IF NOT EXISTS chunks_embed ON chunks(embed_hash);
+-- float16 chunk vectors: what FAISS is (re)built from without re-embedding.
 CREATE TABLE IF NOT EXISTS vectors (embed_hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
--- Sentence vectors pooled from the chunk's own forward pass; offsets relative to the chunk.
+-- Sentence vectors pooled from the chunk's own forward pass, one row per chunk text:
+-- spans int32 (start, end) pairs relative to the chunk, codes int8 (n, dim), scales
+-- float32 (n,) with vector ~= codes * scale.
 CREATE TABLE IF NOT EXISTS sentence_vectors (
-    embed_hash TEXT NOT NULL, rel_start INTEGER NOT NULL, rel_end INTEGER NOT NULL,
-    vector BLOB NOT NULL, PRIMARY KEY (embed_hash, rel_start)
+    embed_hash TEXT PRIMARY KEY, spans BLOB NOT NULL, scales BLOB NOT NULL,
+    codes BLOB NOT NULL
 );
 """
+# 16 KiB pages: a row of float16 and int8 vectors is 1-3 KB, and on 4 KiB pages only one
+# or two fit a page, wasting up to a third of the file (dbstat on a `rag bench` store).
+PAGE_SIZE = 16384
+
+
+def encode_vectors(vectors: np.ndarray) -> bytes:
+    """Chunk vectors as stored: float16 (cosine to float32 > 0.99999, half the bytes)."""
+    return np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+
+
+def decode_vectors(blob: bytes, dim: int) -> np.ndarray:
+    """float32 vectors from a float16 blob."""
+    return np.frombuffer(blob, dtype=np.float16).reshape(-1, dim).astype(np.float32)
+
+
+def quantize_int8(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-vector int8 codes and float32 scales: vector ~= codes * scale."""
+    v = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    scales = np.abs(v).max(axis=1, initial=0.0) / 127.0
+    scales = np.where(scales > 0, scales, 1.0).astype(np.float32)
+    codes = np.clip(np.rint(v / scales[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+def dequantize_int8(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """float32 vectors from int8 codes and per-vector scales."""
+    return codes.astype(np.float32) * scales[:, None]
+
+
+@dataclass(frozen=True)
+class SentenceCodes:
+    """The sentence vectors of one chunk text as stored: int8 codes and per-vector scales.
+
+    The index quantizes each embedding batch at once, so a build never holds the float32
+    sentence vectors of the whole corpus (4x the bytes) until its transaction.
+    """
+
+    codes: np.ndarray  # int8, (n, dim)
+    scales: np.ndarray  # float32, (n,)
+
+    @classmethod
+    def quantize(cls, vectors: np.ndarray) -> SentenceCodes:
+        """Quantize float vectors (n, dim)."""
+        return cls(*quantize_int8(vectors))
+
+    def __len__(self) -> int:
+        return len(self.scales)
+
+    def decode(self) -> np.ndarray:
+        """float32 vectors (n, dim)."""
+        return dequantize_int8(self.codes, self.scales)
 
 
 @dataclass(frozen=True)
@@ -96,8 +155,19 @@ class Store:
         self._lock = threading.Lock()
         try:
             conn = self.conn
+            # The page size only takes on a new, empty file (before WAL is switched on).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             # WAL: readers keep a consistent snapshot while a writer commits.
             conn.execute("PRAGMA journal_mode = WAL")
+            # A big write grows the WAL to its size; cut it back after each checkpoint.
+            conn.execute(f"PRAGMA journal_size_limit = {8 << 20}")
+            fresh = conn.execute(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'meta'"
+            ).fetchone()[0] == 0
+            if not fresh:
+                version = int(self.get_meta("schema_version") or SCHEMA_VERSION)
+                if version == 1:
+                    _migrate_v1(conn)
             conn.executescript(_SCHEMA)
             conn.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
@@ -294,8 +364,7 @@ class Store:
         )
         while rows := cursor.fetchmany(batch):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-            yield ids, vecs.reshape(len(rows), dim)
+            yield ids, decode_vectors(b"".join(r[1] for r in rows), dim)
 
     def all_chunk_texts(self) -> tuple[np.ndarray, list[str]]:
         """(row ids, texts) of every chunk in id order, for rebuilding BM25."""
@@ -335,13 +404,19 @@ class Store:
         if not ids:
             return out
         rows = self.conn.execute(
-            f"""SELECT c.id, c.start + s.rel_start, c.start + s.rel_end, s.vector
+            f"""SELECT c.id, c.start, s.spans, s.scales, s.codes
                 FROM chunks c JOIN sentence_vectors s ON s.embed_hash = c.embed_hash
-                WHERE c.id IN ({",".join("?" * len(ids))}) ORDER BY c.id, s.rel_start""",
+                WHERE c.id IN ({",".join("?" * len(ids))})""",
             [int(i) for i in ids],
         )
-        for cid, start, end, blob in rows:
-            out[cid].append((start, end, np.frombuffer(blob, dtype=np.float32)))
+        for cid, start, spans_blob, scales_blob, codes_blob in rows:
+            spans = np.frombuffer(spans_blob, dtype=np.int32).reshape(-1, 2)
+            scales = np.frombuffer(scales_blob, dtype=np.float32)
+            codes = np.frombuffer(codes_blob, dtype=np.int8).reshape(len(scales), dim)
+            vectors = dequantize_int8(codes, scales)
+            out[cid] = [
+                (start + int(a), start + int(b), vectors[k]) for k, (a, b) in enumerate(spans)
+            ]
         return out
 
     def vectors_for(self, ids: Sequence[int], dim: int) -> np.ndarray:
@@ -353,9 +428,7 @@ class Store:
                 [int(i) for i in ids],
             ).fetchall()
         )
-        return np.frombuffer(b"".join(rows[int(i)] for i in ids), dtype=np.float32).reshape(
-            len(ids), dim
-        )
+        return decode_vectors(b"".join(rows[int(i)] for i in ids), dim).reshape(len(ids), dim)
 
     # ------------------------------------------------------------------ writes (inside a txn)
 
@@ -394,13 +467,10 @@ class Store:
 
     @staticmethod
     def put_vectors(conn: sqlite3.Connection, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        """Store embedding vectors keyed by the hash of the embedded text."""
+        """Store embedding vectors (as float16) keyed by the hash of the embedded text."""
         conn.executemany(
             "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-            (
-                (h, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for h, v in zip(hashes, vectors, strict=True)
-            ),
+            ((h, encode_vectors(v)) for h, v in zip(hashes, vectors, strict=True)),
         )
 
     @staticmethod
@@ -408,14 +478,19 @@ class Store:
         conn: sqlite3.Connection,
         embed_hash: str,
         spans: Sequence[tuple[int, int]],
-        vectors: np.ndarray,
+        vectors: np.ndarray | SentenceCodes,
     ) -> None:
         """Store pooled sentence vectors of one chunk text (offsets relative to the chunk)."""
-        conn.executemany(
+        if len(spans) != len(vectors):
+            raise ValueError(f"{len(spans)} sentence spans but {len(vectors)} vectors")
+        if not isinstance(vectors, SentenceCodes):
+            vectors = SentenceCodes.quantize(vectors)
+        codes, scales = vectors.codes, vectors.scales
+        conn.execute(
             "INSERT OR REPLACE INTO sentence_vectors VALUES (?, ?, ?, ?)",
             (
-                (embed_hash, s, e, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for (s, e), v in zip(spans, vectors, strict=True)
+                embed_hash, np.asarray(spans, dtype=np.int32).reshape(-1, 2).tobytes(),
+                scales.tobytes(), codes.tobytes(),
             ),
         )
 
@@ -433,3 +508,50 @@ class Store:
         conn.execute(
             "DELETE FROM sentence_vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
         )
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Convert a schema-1 store in place: float32 vector rows become the compact ones.
+
+    Nothing is re-embedded; the derived FAISS and BM25 files are rebuilt from the converted
+    vectors on open (the manifest's schema version no longer matches).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("ALTER TABLE vectors RENAME TO vectors_v1")
+        conn.execute("ALTER TABLE sentence_vectors RENAME TO sentence_vectors_v1")
+        conn.execute("CREATE TABLE vectors (embed_hash TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        conn.execute(
+            "CREATE TABLE sentence_vectors (embed_hash TEXT PRIMARY KEY, spans BLOB NOT NULL, "
+            "scales BLOB NOT NULL, codes BLOB NOT NULL)"
+        )
+        cursor = conn.execute("SELECT embed_hash, vector FROM vectors_v1")
+        while rows := cursor.fetchmany(10_000):
+            Store.put_vectors(
+                conn, [r[0] for r in rows],
+                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                    len(rows), -1
+                ),
+            )
+        current: str | None = None
+        spans: list[tuple[int, int]] = []
+        vectors: list[np.ndarray] = []
+        for embed_hash, start, end, blob in conn.execute(
+            "SELECT embed_hash, rel_start, rel_end, vector FROM sentence_vectors_v1 "
+            "ORDER BY embed_hash, rel_start"
+        ):
+            if embed_hash != current:
+                if current is not None:
+                    Store.put_sentence_vectors(conn, current, spans, np.vstack(vectors))
+                current, spans, vectors = embed_hash, [], []
+            spans.append((start, end))
+            vectors.append(np.frombuffer(blob, dtype=np.float32))
+        if current is not None:
+            Store.put_sentence_vectors(conn, current, spans, np.vstack(vectors))
+        conn.execute("DROP TABLE vectors_v1")
+        conn.execute("DROP TABLE sentence_vectors_v1")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -20,7 +20,7 @@ from rag.backends.pgschema import POSTINGS_SQL, SCHEMA_LOCK, WRITE_LOCK, schema
 from rag.backends.postgres import chunk_terms, redact
 from rag.errors import IndexNotFound, RagError
 from rag.index import STORE_FILE
-from rag.store import Store
+from rag.store import Store, decode_vectors, dequantize_int8
 
 BATCH = 2000
 
@@ -82,15 +82,24 @@ def _copy(store: Store, cur: Any, config_json: str, dim: int,
     progress(f"copied {len(docs)} articles")
     n_vectors = 0
     for rows in _batches(src.execute("SELECT embed_hash, vector FROM vectors")):
+        # The folder keeps float16 (store schema 2); pgvector columns are float32.
+        vecs = decode_vectors(b"".join(b for _, b in rows), dim)
         cur.executemany("INSERT INTO rag_vectors VALUES (%s, %s)",
-                        [(h, np.frombuffer(b, dtype=np.float32)) for h, b in rows])
+                        [(h, v) for (h, _), v in zip(rows, vecs, strict=True)])
         n_vectors += len(rows)
     progress(f"copied {n_vectors} vectors")
     n_sentences = 0
     for rows in _batches(src.execute(
-            "SELECT embed_hash, rel_start, rel_end, vector FROM sentence_vectors")):
-        cur.executemany("INSERT INTO rag_sentence_vectors VALUES (%s, %s, %s, %s)", rows)
-        n_sentences += len(rows)
+            "SELECT embed_hash, spans, scales, codes FROM sentence_vectors")):
+        flat = []
+        for h, spans_blob, scales_blob, codes_blob in rows:
+            spans = np.frombuffer(spans_blob, dtype=np.int32).reshape(-1, 2)
+            scales = np.frombuffer(scales_blob, dtype=np.float32)
+            codes = np.frombuffer(codes_blob, dtype=np.int8).reshape(len(scales), dim)
+            for (a, b), v in zip(spans, dequantize_int8(codes, scales), strict=True):
+                flat.append((h, int(a), int(b), v.tobytes()))
+        cur.executemany("INSERT INTO rag_sentence_vectors VALUES (%s, %s, %s, %s)", flat)
+        n_sentences += len(flat)
     n_chunks = 0
     for rows in _batches(src.execute(
             """SELECT id, chunk_id, source, ordinal, start, "end", n_tokens, text, embed_hash
@@ -125,7 +134,9 @@ def _verify(store: Store, cur: Any, counts: dict[str, int]) -> None:
         "documents": src.execute("SELECT count(*) FROM documents").fetchone()[0],
         "chunks": src.execute("SELECT count(*) FROM chunks").fetchone()[0],
         "vectors": src.execute("SELECT count(*) FROM vectors").fetchone()[0],
-        "sentence_vectors": src.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0],
+        # One row per chunk text holds all its sentences: one float32 scale each.
+        "sentence_vectors": src.execute(
+            "SELECT coalesce(sum(length(scales) / 4), 0) FROM sentence_vectors").fetchone()[0],
     }
     row = cur.execute(
         """SELECT (SELECT count(*) FROM rag_documents), (SELECT count(*) FROM rag_chunks),

@@ -66,7 +66,7 @@ from rag.ingest import (
     plan,
     relative_spans,
 )
-from rag.store import DocumentInfo, StoredChunk
+from rag.store import DocumentInfo, SentenceCodes, StoredChunk
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -78,6 +78,28 @@ Notify = Callable[[str], None] | None
 KEYWORD_RANKINGS = ("bm25", "ts_rank_cd")
 RANK_NORMALIZATION = 1  # ts_rank_cd: divide by 1 + log(document length)
 MIN_EF_SEARCH = 100
+
+
+def recorded_embedder(url: str) -> str | None:
+    """The embedder spec the index in this database was built with (None: no index yet).
+
+    An unreachable server also answers None; opening the index then reports it properly.
+    """
+    import psycopg
+
+    from rag.embedding import spec_for_package
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            if not _one(conn.execute("SELECT to_regclass('rag_meta') IS NOT NULL"))[0]:
+                return None
+            row = conn.execute("SELECT value FROM rag_meta WHERE key = 'config'").fetchone()
+    except psycopg.Error:
+        return None
+    try:
+        return spec_for_package(json.loads(row[0])["embedder"]["package"]) if row else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def redact(url: str) -> str:
@@ -640,9 +662,13 @@ def _bump(cur: Cursor[Any]) -> int:
 
 
 def _put_vectors(cur: Cursor[Any], hashes: Sequence[str], vectors: np.ndarray,
-                 sentence_vectors: Sequence[np.ndarray],
+                 sentence_vectors: Sequence[SentenceCodes],
                  spans: Sequence[Sequence[tuple[int, int]]]) -> None:
-    """Cache chunk vectors and their sentence vectors (inside the write transaction)."""
+    """Cache chunk vectors and their sentence vectors (inside the write transaction).
+
+    They arrive in the embedded store's compact form (float16, int8) and are stored as
+    float32 from it, so both backends score with the very same vectors.
+    """
     if not len(hashes):
         return
     cur.executemany(
@@ -651,7 +677,7 @@ def _put_vectors(cur: Cursor[Any], hashes: Sequence[str], vectors: np.ndarray,
     )
     rows = []
     for h, sv, sp in zip(hashes, sentence_vectors, spans, strict=True):
-        for (a, b), vec in zip(sp, sv, strict=True):
+        for (a, b), vec in zip(sp, sv.decode(), strict=True):
             rows.append((h, int(a), int(b), np.asarray(vec, dtype=np.float32).tobytes()))
     cur.executemany(
         """INSERT INTO rag_sentence_vectors VALUES (%s, %s, %s, %s)

@@ -28,6 +28,7 @@ from rag.bench.measure import (
 )
 from rag.bench.standins import docs_for_chunks, real_chunker
 from rag.bench.synth import SyntheticCorpus
+from rag.sparse import SparseIndex
 
 
 def w_prepare(args: dict[str, Any]) -> dict[str, Any]:
@@ -49,19 +50,30 @@ def w_prepare(args: dict[str, Any]) -> dict[str, Any]:
 
 def _raw_encode(embedder: Any, texts: list[str], questions: list[str], work: Path,
                 repeat: int) -> dict[str, Any]:
-    """Raw `model.encode` of the chunk texts in one call: the ceiling a build can reach.
+    """Raw encode of the chunk texts in one call with the backend the build uses (torch:
+    `model.encode`; ONNX: its batched session run): the ceiling a build can reach.
     Saves the vectors (anchors of the calibrated vectors) and the query vectors."""
-    model = embedder.load()
+    from rag.embedding import SentenceTransformerEmbedder
+
+    if isinstance(embedder, SentenceTransformerEmbedder):
+        model = embedder.load()
+
+        def encode(batch: list[str]) -> Any:
+            return model.encode(batch, batch_size=32, normalize_embeddings=True,
+                                convert_to_numpy=True, show_progress_bar=False)
+    else:
+        encode = embedder.embed
     t = time.perf_counter()
-    vectors = model.encode(texts, batch_size=32, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+    vectors = encode(texts)
     encode_s = time.perf_counter() - t
-    qvec = model.encode(questions, batch_size=32, normalize_embeddings=True)
+    qvec = encode(questions)
+    spec = embedder.identity.get("spec")
+    (work / "real_vectors.json").write_text(json.dumps({"spec": spec}))
     one = timed(lambda: embedder.embed([questions[0]]), repeat)
     np.save(work / "real_vectors.npy", np.asarray(vectors, dtype=np.float32))
     np.save(work / "query_vectors.npy", np.asarray(qvec, dtype=np.float32))
     return {"encode_s": round(encode_s, 3), "raw_chunks_per_s": round(len(texts) / encode_s, 2),
-            "query_embed_ms": pct(one)}
+            "query_embed_ms": pct(one), "backend": spec}
 
 
 def w_ours(args: dict[str, Any]) -> dict[str, Any]:
@@ -87,6 +99,7 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
     load_s = time.perf_counter() - t
     # The ceiling, measured in this process just before the build, under the same load.
     raw = _raw_encode(embedder, meta["texts"], questions, work, int(args.get("repeat", 20)))
+    raw["backend_choice"] = getattr(index, "embedder_choice", None)
     qvecs = np.load(work / "query_vectors.npy")
     if args.get("raw_only"):
         return {"raw_encode": {"model_load_s": round(load_s, 3), **raw},
@@ -125,7 +138,6 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
         "retrieval": search_latencies(retriever, questions, qvecs[: len(questions)]),
         "retrieval_note": "query vector given; no query embedding",
         "rss_added_mb": round(rss_mb() - rss0, 1),
-        "disk_bytes": dir_bytes(folder),
     }
     # Peak of build + search only, like the peer's; loading readers comes after.
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -134,7 +146,24 @@ def w_ours(args: dict[str, Any]) -> dict[str, Any]:
     else:
         result["ask"] = _ask_latency(settings, index, questions[: args.get("ask_questions", 20)])
         result["peak_rss_mb_with_readers"] = round(peak_rss_mb(), 1)
+    result.update(settled_disk(index))
     return result
+
+
+def settled_disk(index: Any) -> dict[str, Any]:
+    """Bytes of the index's live files once closed (SQLite's write-ahead log checkpointed),
+    like the peer's saved folder; the previous generation's files are listed apart."""
+    folder = index.folder
+    files = (index.read_manifest() or {}).get("files", {})
+    index.close()
+    sparse = files.get("sparse")
+    # The segmented BM25 entry names its segment files; older layouts name one folder.
+    bm25 = sorted(SparseIndex.files(sparse)) if isinstance(sparse, dict) else [sparse]
+    live = [folder / f for f in ("store.sqlite", files.get("dense"), *bm25, "manifest.json")
+            if f and (folder / f).exists()]
+    total = sum(dir_bytes(f) for f in live)
+    return {"disk_bytes": total, "disk_previous_generation_bytes": dir_bytes(folder) - total,
+            "disk_store_bytes": dir_bytes(folder / "store.sqlite")}
 
 
 def _ask_latency(settings: Any, index: Any, questions: list[str]) -> dict[str, Any]:

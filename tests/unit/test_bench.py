@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -213,3 +214,23 @@ def test_onnx_embedder_matches_torch() -> None:
     vectors, pooled = onnx.embed_with_spans(texts[:1], [[(0, 10), (11, 20)]])
     assert np.allclose(vectors, a[:1], atol=1e-5) and pooled[0].shape == (2, 384)
     assert onnx.embed([]).shape == (0, 384)
+
+
+def test_summary_checks_every_ratio_and_the_disk_target() -> None:
+    from rag.bench.summary import summarise
+
+    report: dict[str, Any] = {
+        "encode": {"raw_chunks_per_s": 40.0},
+        "ours": {"chunks_per_s": 39.0, "chunks_per_s_from_chunks": 40.0, "build_s": 10.5,
+                 "chunking_s": 0.7, "peak_rss_mb": 790.0, "disk_bytes": 3_000_000,
+                 "search_with_query_embedding": {"hybrid": {"p50": 9.0}}},
+        "peer": {"build_s": 10.0, "peak_rss_mb": 800.0, "disk_bytes": 2_000_000,
+                 "search_with_query_embedding": {"hybrid": {"p50": 12.0}}},
+    }
+    summarise(report)
+    targets = report["targets"]
+    assert targets["build_ge_0.95_raw_encode"]["ok"]
+    assert targets["disk_le_2x_peer"] == {"value": 1.5, "ok": True}
+    # Sentence splitting counts: 10.5 s against the peer's 10.0 s fails the ratios target.
+    assert report["ratios"]["build_time_incl_chunking"] == 1.05
+    assert not targets["ratios_le_1"]["ok"]
