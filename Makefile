@@ -77,6 +77,7 @@ eval: index
 	$(BIN)/rag eval --out eval/out
 
 bench: gen
+	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/rag bench --out eval/bench
 
 clean:

