@@ -662,8 +662,10 @@ class Index:
             )
             report.chunks_embedded = len(missing)
             old_ids: list[int] = []
-            for source in to_remove + [d.source for d, _ in work]:
+            replaced = to_remove + [d.source for d, _ in work]
+            for source in replaced:
                 old_ids.extend(store.chunk_ids_of(source))
+            orphans = None if reset else store.embed_hashes_of(replaced)
             new_ids: list[int] = []
             with store.transaction() as conn:
                 if reset:
@@ -677,7 +679,7 @@ class Index:
                 for (doc, chunks), hs in zip(work, hashes, strict=True):
                     Store.put_document(conn, doc)
                     new_ids.extend(Store.put_chunks(conn, chunks, hs))
-                Store.drop_unused_vectors(conn)
+                Store.drop_unused_vectors(conn, orphans)
             # The store holds them now: drop this build's texts and vectors before the
             # derived indexes read them back, so no second copy is alive (peak memory).
             del work, flat, hashes, vectors, sentence_vectors
@@ -738,10 +740,11 @@ class Index:
                     f"see 'rag list' (e.g. {known})"
                 )
             old_ids = [i for s in sources for i in store.chunk_ids_of(s)]
+            orphans = store.embed_hashes_of(sources)
             with store.transaction() as conn:
                 for source in sources:
                     Store.delete_document(conn, source)
-                Store.drop_unused_vectors(conn)
+                Store.drop_unused_vectors(conn, orphans)
             if self._outgrown():
                 snapshot = self._rebuild_derived(persist=False)
             else:

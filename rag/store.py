@@ -500,14 +500,35 @@ class Store:
         conn.execute("DELETE FROM documents WHERE source = ?", (source,))
 
     @staticmethod
-    def drop_unused_vectors(conn: sqlite3.Connection) -> None:
-        """Delete cached vectors no chunk uses any more (keeps the store lean)."""
-        conn.execute(
-            "DELETE FROM vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
-        )
-        conn.execute(
-            "DELETE FROM sentence_vectors WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
-        )
+    def drop_unused_vectors(
+        conn: sqlite3.Connection, candidates: Iterable[str] | None = None
+    ) -> None:
+        """Delete cached vectors no chunk uses any more (keeps the store lean).
+
+        With `candidates` (the embed hashes of the chunks a write removed) only those are
+        checked: a write costs time proportional to the article, not a scan of every
+        vector (0.41 s of a 0.59 s one-article add at 100k chunks). None checks them all.
+        """
+        if candidates is None:
+            for table in ("vectors", "sentence_vectors"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE embed_hash NOT IN (SELECT embed_hash FROM chunks)"
+                )
+            return
+        rows = [(h, h) for h in set(candidates)]
+        for table in ("vectors", "sentence_vectors"):
+            conn.executemany(
+                f"DELETE FROM {table} WHERE embed_hash = ? AND NOT EXISTS "
+                "(SELECT 1 FROM chunks WHERE embed_hash = ?)", rows,
+            )
+
+    def embed_hashes_of(self, sources: Iterable[str]) -> set[str]:
+        """Embed hashes of the chunks of these articles (what removing them may orphan)."""
+        out: set[str] = set()
+        for source in sources:
+            rows = self.conn.execute("SELECT embed_hash FROM chunks WHERE source = ?", (source,))
+            out.update(r[0] for r in rows)
+        return out
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:

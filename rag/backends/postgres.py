@@ -564,6 +564,9 @@ class PostgresIndex:
                 report.generation = _generation(cur)
                 report.seconds = time.perf_counter() - started
                 return report
+            # Vectors only the replaced or removed chunks used may be orphaned by this write.
+            orphans = None if reset else _embed_hashes_of(
+                cur, to_remove + [doc.source for doc, _ in work])
             if reset:
                 self._reset(cur, want)
             hashes, flat = chunk_hashes(self.embedder, work)
@@ -585,7 +588,7 @@ class PostgresIndex:
                 report.chunks_written += _put_chunks(cur, chunks, hs)
             if work:
                 cur.execute(POSTINGS_SQL, [[doc.source for doc, _ in work]])
-            _drop_unused_vectors(cur)
+            _drop_unused_vectors(cur, orphans)
             report.removed = to_remove
             report.generation = _bump(cur)
         report.seconds = time.perf_counter() - started
@@ -630,8 +633,9 @@ class PostgresIndex:
                     f"no indexed article with source id {', '.join(map(repr, unknown))}; "
                     f"see 'rag list' (e.g. {', '.join(some) or 'none'})"
                 )
+            orphans = _embed_hashes_of(cur, wanted)
             cur.execute("DELETE FROM rag_documents WHERE source = ANY(%s)", [wanted])
-            _drop_unused_vectors(cur)
+            _drop_unused_vectors(cur, orphans)
             generation = _bump(cur)
         return ChangeReport(removed=wanted, seconds=time.perf_counter() - started,
                             generation=generation)
@@ -720,9 +724,28 @@ def _put_chunks(cur: Cursor[Any], chunks: Sequence[Chunk], hashes: Sequence[str]
     return len(chunks)
 
 
-def _drop_unused_vectors(cur: Cursor[Any]) -> None:
-    """Forget cached vectors no chunk uses any more (as the embedded store does)."""
-    cur.execute("""DELETE FROM rag_vectors v WHERE NOT EXISTS
-                   (SELECT 1 FROM rag_chunks c WHERE c.embed_hash = v.embed_hash)""")
-    cur.execute("""DELETE FROM rag_sentence_vectors s WHERE NOT EXISTS
-                   (SELECT 1 FROM rag_chunks c WHERE c.embed_hash = s.embed_hash)""")
+def _embed_hashes_of(cur: Cursor[Any], sources: Sequence[str]) -> list[str]:
+    """Embed hashes of the chunks of these articles (what removing them may orphan)."""
+    if not sources:
+        return []
+    return [r[0] for r in cur.execute(
+        "SELECT DISTINCT embed_hash FROM rag_chunks WHERE source = ANY(%s)", [list(sources)]
+    ).fetchall()]
+
+
+def _drop_unused_vectors(cur: Cursor[Any], candidates: Sequence[str] | None = None) -> None:
+    """Forget cached vectors no chunk uses any more (as the embedded store does).
+
+    Only `candidates` are checked when given, so a write costs the size of the article,
+    not an anti-join over every vector; None checks all (after a reset).
+    """
+    if candidates is not None and not candidates:
+        return
+    only = "" if candidates is None else " AND v.embed_hash = ANY(%s)"
+    args = [] if candidates is None else [list(candidates)]
+    cur.execute(f"""DELETE FROM rag_vectors v WHERE NOT EXISTS
+                    (SELECT 1 FROM rag_chunks c WHERE c.embed_hash = v.embed_hash){only}""",
+                args)
+    cur.execute(f"""DELETE FROM rag_sentence_vectors v WHERE NOT EXISTS
+                    (SELECT 1 FROM rag_chunks c WHERE c.embed_hash = v.embed_hash){only}""",
+                args)

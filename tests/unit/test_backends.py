@@ -102,6 +102,28 @@ def test_editing_one_paragraph_re_embeds_only_changed_chunks(make: Make) -> None
     index.check_consistency()
 
 
+def test_a_write_drops_exactly_the_vectors_no_chunk_uses_any_more(make: Make) -> None:
+    # Cleanup checks only the vectors the write's old chunks used (not a scan of all).
+    embedder = FakeEmbedder()
+    index = make(embedder=embedder, max_tokens=64, overlap_tokens=16)
+    base = paragraphs_article(10)
+    a = Document(source="a.txt", text=base)
+    b = Document(source="b.txt", text=base + "\n\nA closing paragraph on the ferry pier.")
+    index.add_documents([a, b])
+    own = {c.text for c in index.chunker.chunk(b)} - {c.text for c in index.chunker.chunk(a)}
+    assert own
+    index.remove(["b.txt"])
+    embedder.embedded.clear()
+    index.add_documents([b])  # its own vectors went with it; the shared ones stayed
+    assert set(embedder.embedded) == own
+    edited = Document(source="b.txt", text=base + "\n\nAnother closing paragraph instead.")
+    index.add_documents([edited])
+    embedder.embedded.clear()
+    index.add_documents([b])  # replacing b dropped its old closing chunks too
+    assert set(embedder.embedded) == own
+    index.check_consistency()
+
+
 def test_metadata_only_change_updates_without_embedding(make: Make) -> None:
     index = make()
     text = "The ferry carried 4,321 passengers. A second boat will follow next spring."
