@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from rag.chunking import Chunk, Chunker, split_sentences
 from rag.documents import Document, read_document
 from tests.fakes import make_chunker, paragraphs_article, real_counter
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ROOT / "seeds"
 SEED_FILES = sorted(p.name for p in SEEDS.iterdir() if p.is_file())
 
 
@@ -236,17 +238,37 @@ _TRICKY = [
     "", " ", "a. b. a. b.", "Mr. Smith went. Mr. Smith went.  Dr. No! (Reuters)",
     "U.S. A.B.C. e.g. i.e. etc. He said so.", "It costs 3.5 m. yuan. No. 7 won at 5 p.m. Ok.",
     "He said \"Stop.\" She left.\tThen... nothing? Yes!", "Gov. Lee met Sen. Ho on Jan. 5.",
+    "Dr. İnan met Gen. ſmith at 5 p.m. Then he left. PROF. Wu and Capt. Ng. agreed.",
+    "The co. said Approx. 40 ppl. came, incl. the Ph.D. students of Univ. Hong Kong. Done.",
 ]
 
 
-@pytest.mark.parametrize("name", SEED_FILES[:6])
-def test_fast_segmenter_matches_pysbd(name: str) -> None:
-    """The cached-regex segmenter returns exactly what plain pysbd returns, per paragraph."""
+def _distractor_paragraphs(n: int) -> list[str]:
+    """Paragraphs of the first `n` Wikipedia articles of the distractor corpus."""
+    lines = (ROOT / "eval" / "distractors" / "squad.jsonl").read_text(encoding="utf-8").splitlines()
+    return [p for line in lines[:n] for p in json.loads(line)["text"].split("\n\n")]
+
+
+@pytest.mark.parametrize("name", [*SEED_FILES[:6], "wikipedia"])
+def test_fast_segmenter_matches_pysbd(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast segmenter returns exactly what plain pysbd returns, per paragraph."""
     import pysbd
+    import pysbd.abbreviation_replacer
 
     from rag.chunking import _PARAGRAPH_RE, _segmenter
 
+    fast = _segmenter()
+    if name == "wikipedia":
+        paras = _distractor_paragraphs(60)
+    else:
+        text = (SEEDS / name).read_text(encoding="utf-8")
+        paras = [m.group() for m in _PARAGRAPH_RE.finditer(text)] + _TRICKY
+    ours = [fast(p) for p in paras]
+    # The reference is pysbd as shipped: its own abbreviation search and the plain `re`.
+    replacer = pysbd.abbreviation_replacer.AbbreviationReplacer
+    monkeypatch.setattr(replacer, "search_for_abbreviations_in_string",
+                        replacer.pysbd_search_for_abbreviations)
+    monkeypatch.setattr(pysbd.abbreviation_replacer, "re", re)
     plain = pysbd.Segmenter(language="en", clean=False, char_span=False)
-    text = (SEEDS / name).read_text(encoding="utf-8")
-    for para in [m.group() for m in _PARAGRAPH_RE.finditer(text)] + _TRICKY:
-        assert _segmenter()(para) == plain.segment(para), para
+    for para, got in zip(paras, ours, strict=True):
+        assert got == plain.segment(para), para
