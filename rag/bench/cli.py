@@ -35,7 +35,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             return 1
         print(Path(args.out) / "bench-postgres.md")
         return 0
-    report = run_bench(sizes, Path(args.out), peer=not args.no_peer, quick=args.quick)
+    if args.peer_only and args.no_peer:
+        raise SystemExit("rag bench: --peer-only and --no-peer leave nothing to run")
+    report = run_bench(sizes, Path(args.out), peer=not args.no_peer, quick=args.quick,
+                       peer_only=args.peer_only)
     failed = [k for k in ("encode", "ours") if "error" in report.get(k, {})]
     failed += [f"size {s}" for s, r in report.get("sizes", {}).items() if "error" in r]
     if failed:
@@ -57,6 +60,9 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     bench.add_argument("--no-peer", action="store_true", help="skip the txtai comparison")
     bench.add_argument("--quick", action="store_true",
                        help="small real subset and few queries (a smoke run, not a measurement)")
+    bench.add_argument("--peer-only", action="store_true",
+                       help="only the real-chunk comparison with txtai (build, search, memory, "
+                            "disk): no ask, ONNX, cold start or scale runs")
     bench.add_argument("--backend", choices=["embedded", "postgres"], default="embedded",
                        help="postgres: the scale run on a local PostgreSQL + pgvector server")
     bench.set_defaults(func=cmd_bench)

@@ -93,6 +93,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _scale_markdown(report: dict[str, Any]) -> list[str]:
     sizes = report.get("sizes", {})
+    if not sizes:
+        return ["## Scale (synthetic text, calibrated vectors)", "", "Not run (--peer-only).", ""]
     lines = [
         "## Scale (synthetic text, calibrated vectors)",
         "",

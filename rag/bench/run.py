@@ -155,12 +155,18 @@ def run_bench(
     real_chunks: int | None = None,
     peer: bool = True,
     quick: bool = False,
+    peer_only: bool = False,
     queries: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
 ) -> dict[str, Any]:
-    """Run the whole benchmark and write bench.json, bench.md and bench.png into out_dir."""
-    if not sizes or any(int(s) < 100 for s in sizes):
+    """Run the whole benchmark and write bench.json, bench.md and bench.png into out_dir.
+
+    `peer_only` runs just the real-chunk part against txtai (build, search, memory, disk):
+    no `ask`, ONNX comparison, cold start or scale runs; `sizes` is ignored.
+    """
+    sizes = [] if peer_only else sizes
+    if (not sizes and not peer_only) or any(int(s) < 100 for s in sizes):
         raise ValueError(f"sizes must be corpus sizes of at least 100 chunks, got {list(sizes)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,7 +177,8 @@ def run_bench(
     report: dict[str, Any] = {
         "machine": _machine(),
         "config": {"sizes": [int(s) for s in sizes], "real_chunks": real_chunks,
-                   "queries": queries, "quick": quick, "seed": seed, "peer": peer},
+                   "queries": queries, "quick": quick, "seed": seed, "peer": peer,
+                   "peer_only": peer_only},
         "notes": [VECTORS_NOTE.format(sizes=", ".join(f"{int(s):,}" for s in sizes),
                                       real=f"{real_chunks:,}")],
     }
@@ -182,7 +189,8 @@ def run_bench(
         if "error" in report["encode"]:
             raise RuntimeError(report["encode"]["error"])
         log("bench: raw model.encode, then our index build, search and ask on the same chunks")
-        report["ours"] = run_worker("ours", {**common, "ask_questions": 20, "skip_ask": quick,
+        report["ours"] = run_worker("ours", {**common, "ask_questions": 20,
+                                             "skip_ask": quick or peer_only,
                                              "queries": queries, "repeat": 5 if quick else 20})
         report["encode"].update(report["ours"].pop("raw_encode", {}))
         if peer:
@@ -190,9 +198,9 @@ def run_bench(
             report["peer"] = run_worker("txtai", {**common, "queries": queries})
         else:
             report["peer"] = {"skipped": "--no-peer"}
-        if quick:
-            report["onnx"] = {"skipped": "quick mode"}
-            report["cold_start"] = {"skipped": "quick mode"}
+        if quick or peer_only:
+            report["onnx"] = {"skipped": "--peer-only" if peer_only else "quick mode"}
+            report["cold_start"] = {"skipped": "--peer-only" if peer_only else "quick mode"}
         else:
             log("bench: int8 ONNX embedder vs torch")
             report["onnx"] = run_worker("onnx", {**common, "distractors": 40})
@@ -219,6 +227,8 @@ def run_bench(
     report["total_s"] = round(time.perf_counter() - started, 1)
     (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "bench.md").write_text(render_markdown(report), encoding="utf-8")
-    plot(report, out / "bench.png")
-    log(f"bench: wrote {out}/bench.json, bench.md, bench.png in {report['total_s']} s")
+    if sizes:  # the plot is of the scale runs
+        plot(report, out / "bench.png")
+    log(f"bench: wrote {out}/bench.json, bench.md{', bench.png' if sizes else ''} in "
+        f"{report['total_s']} s")
     return report

@@ -165,6 +165,30 @@ def test_bench_cli_arguments() -> None:
     assert args.sizes == [10_000, 100_000] and args.no_peer and args.quick and callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--sizes", "ten"])
+    args = parser.parse_args(["bench", "--peer-only", "--no-peer"])
+    with pytest.raises(SystemExit, match="leave nothing to run"):
+        args.func(args)
+
+
+def test_peer_only_report_renders_without_scale_runs() -> None:
+    from rag.bench.markdown import render_markdown
+    from rag.bench.summary import summarise
+
+    report: dict[str, Any] = {
+        "machine": {"cpu": "x", "cores": 2, "python": "3.11", "versions": {}, "date": "d",
+                    "loadavg_start": [1, 1, 1], "loadavg_end": [1, 1, 1]},
+        "config": {"sizes": [], "peer_only": True}, "total_s": 1.0, "sizes": {},
+        "encode": {"raw_chunks_per_s": 40.0}, "onnx": {"skipped": "--peer-only"},
+        "cold_start": {"skipped": "--peer-only"},
+        "ours": {"chunks_per_s": 39.0, "chunks_per_s_from_chunks": 40.0, "build_s": 10.5,
+                 "chunking_s": 0.7, "peak_rss_mb": 790.0, "disk_bytes": 3_000_000,
+                 "search_with_query_embedding": {"hybrid": {"p50": 9.0, "p95": 11.0}}},
+        "peer": {"build_s": 10.0, "peak_rss_mb": 800.0, "disk_bytes": 2_000_000,
+                 "search_with_query_embedding": {"hybrid": {"p50": 12.0, "p95": 14.0}}},
+    }
+    summarise(report)
+    md = render_markdown(report)
+    assert "Not run (--peer-only)." in md and "| peak memory (MB) | 790 | 800 | 0.988 |" in md
 
 
 @pytest.mark.integration
