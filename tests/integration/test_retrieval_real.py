@@ -6,9 +6,17 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from rag.embedding import DEFAULT_EMBEDDER, Embedder, OnnxEmbedder, resolve_model_dir
+from rag.embedding import (
+    DEFAULT_EMBEDDER,
+    ONNX_EMBEDDER,
+    Embedder,
+    OnnxEmbedder,
+    make_embedder,
+    resolve_model_dir,
+)
 from rag.index import MANIFEST_FILE, Index, check_consistency
 from rag.retrieval import Filters, Retriever
 
@@ -110,3 +118,20 @@ def test_manifest_names_the_real_model(
     assert manifest["library_versions"]["sentence-transformers"]
     counts = check_consistency(real_seed_index)
     assert manifest["counts"] == {"documents": 2, "chunks": counts["chunks"]}
+
+
+@pytest.mark.parametrize("spec", [DEFAULT_EMBEDDER, ONNX_EMBEDDER])
+def test_span_vectors_do_not_depend_on_how_texts_are_batched(spec: str) -> None:
+    # A build reads its texts a sub-batch at a time (peak memory): rows must stay with
+    # their texts across sub-batches, and match the model's own text vectors.
+    embedder = make_embedder(spec)
+    texts = [f"Report {i}. The council met on day {i}. It approved {i * 3} new homes."
+             for i in range(37)]
+    spans = [[(0, t.index(".") + 1), (t.index(".") + 2, len(t))] for t in texts]
+    vectors, pooled = embedder.embed_with_spans(texts, spans)  # type: ignore[attr-defined]
+    one_by_one = [embedder.embed_with_spans([t], [s]) for t, s in zip(texts, spans, strict=True)]  # type: ignore[attr-defined]
+    assert np.allclose(vectors, np.vstack([v for v, _ in one_by_one]), atol=2e-3)
+    for got, (_, alone) in zip(pooled, one_by_one, strict=True):
+        assert got.shape == (2, vectors.shape[1])
+        assert np.allclose(got, alone[0], atol=2e-3)
+    assert np.allclose(vectors, embedder.embed(texts), atol=2e-3)
