@@ -62,7 +62,8 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
                        help="small real subset and few queries (a smoke run, not a measurement)")
     bench.add_argument("--peer-only", action="store_true",
                        help="only the real-chunk comparison with txtai (build, search, memory, "
-                            "disk): no ask, ONNX, cold start or scale runs")
+                            "disk), written to bench_peer.json/.md: no ask, ONNX, cold start "
+                            "or scale runs")
     bench.add_argument("--backend", choices=["embedded", "postgres"], default="embedded",
                        help="postgres: the scale run on a local PostgreSQL + pgvector server")
     bench.set_defaults(func=cmd_bench)

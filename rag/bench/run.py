@@ -163,7 +163,8 @@ def run_bench(
     """Run the whole benchmark and write bench.json, bench.md and bench.png into out_dir.
 
     `peer_only` runs just the real-chunk part against txtai (build, search, memory, disk):
-    no `ask`, ONNX comparison, cold start or scale runs; `sizes` is ignored.
+    no `ask`, ONNX comparison, cold start or scale runs; `sizes` is ignored; it writes
+    bench_peer.json and bench_peer.md.
     """
     sizes = [] if peer_only else sizes
     if (not sizes and not peer_only) or any(int(s) < 100 for s in sizes):
@@ -225,10 +226,12 @@ def run_bench(
     summarise(report)
     report["machine"]["loadavg_end"] = list(os.getloadavg())
     report["total_s"] = round(time.perf_counter() - started, 1)
-    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "bench.md").write_text(render_markdown(report), encoding="utf-8")
+    # A peer-only run must not overwrite the full run's report beside it.
+    name = "bench_peer" if peer_only else "bench"
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / f"{name}.md").write_text(render_markdown(report), encoding="utf-8")
     if sizes:  # the plot is of the scale runs
         plot(report, out / "bench.png")
-    log(f"bench: wrote {out}/bench.json, bench.md{', bench.png' if sizes else ''} in "
+    log(f"bench: wrote {out}/{name}.json, {name}.md{', bench.png' if sizes else ''} in "
         f"{report['total_s']} s")
     return report
