@@ -62,18 +62,7 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
     rows_file = model_dir / "calibration_rows.json"
     if not (model_dir / "calibration.json").is_file():
         span_model = SpanModel(model_dir)
-        if rows_file.is_file():  # rows already collected with these weights: refit only
-            fit_rows, val_rows = calibrate.load_rows(rows_file)
-            dev = _news_rows(news, index_dir, span_model, log) if news else []
-            calib = calibrate.fit(calibrate.with_news(fit_rows, dev), note=(
-                f"{len(fit_rows)} questions on held-out SQuAD articles (+ generic off-topic)"
-                + (f" and {len(dev)} development questions over news ("
-                   + ", ".join(p.name for p in news) + ")" if dev else "")
-                + " through the real pipeline; never gold or blind data"))
-            fitted = calibrate.report(calib, fit_rows, val_rows)
-            if dev:
-                fitted["news_dev"] = calibrate.score(calib, dev)
-        else:
+        if not rows_file.is_file():  # rows not yet collected with these weights
             from rag.reading.reader import LearnedReader
 
             log("fitting the ranker/calibration through the real pipeline on held-out articles")
@@ -82,9 +71,20 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
             cal_ex, val_ex = split.calib, split.val
             if calib_questions:
                 cal_ex, val_ex = cal_ex[:calib_questions], val_ex[:calib_questions]
-            calib, fitted = calibrate.run(
-                cal_ex, val_ex, lambda index, enc: LearnedReader(index, enc, span_model),
-                log=log, rows_file=rows_file)
+            calibrate.run(cal_ex, val_ex, lambda index, enc: LearnedReader(index, enc, span_model),
+                          log=log, rows_file=rows_file)
+        # Always fitted from the saved rows, so a first run and a resumed one give the same
+        # calibration, both with the development questions over news when --news is given.
+        fit_rows, val_rows = calibrate.load_rows(rows_file)
+        dev = _news_rows(news, index_dir, span_model, log) if news else []
+        calib = calibrate.fit(calibrate.with_news(fit_rows, dev), note=(
+            f"{len(fit_rows)} questions on held-out SQuAD articles (+ generic off-topic)"
+            + (f" and {len(dev)} development questions over news ("
+               + ", ".join(p.name for p in news) + ")" if dev else "")
+            + " through the real pipeline; never gold or blind data"))
+        fitted = calibrate.report(calib, fit_rows, val_rows)
+        if dev:
+            fitted["news_dev"] = calibrate.score(calib, dev)
         calib.fitted_on += f"; span model sha256 {span_model.sha256[:16]}"
         calib.save("extractive", model_dir / "calibration.json")
         report["calibration"] = fitted
