@@ -62,20 +62,23 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
     rows_file = model_dir / "calibration_rows.json"
     if not (model_dir / "calibration.json").is_file():
         span_model = SpanModel(model_dir)
-        if not rows_file.is_file():  # rows not yet collected with these weights
+        if rows_file.is_file():  # rows already collected with these weights: refit only
+            fit_rows, val_rows = calibrate.load_rows(rows_file)
+        else:
             from rag.reading.reader import LearnedReader
 
-            log("fitting the ranker/calibration through the real pipeline on held-out articles")
+            log("collecting ranker/calibration rows through the real pipeline on held-out "
+                "articles")
             split = squad.split(squad.load(data), seed=cfg.seed, n_val=cfg.holdout,
                                 n_calib=cfg.holdout)
             cal_ex, val_ex = split.calib, split.val
             if calib_questions:
                 cal_ex, val_ex = cal_ex[:calib_questions], val_ex[:calib_questions]
-            calibrate.run(cal_ex, val_ex, lambda index, enc: LearnedReader(index, enc, span_model),
-                          log=log, rows_file=rows_file)
-        # Always fitted from the saved rows, so a first run and a resumed one give the same
-        # calibration, both with the development questions over news when --news is given.
-        fit_rows, val_rows = calibrate.load_rows(rows_file)
+            fit_rows, val_rows = calibrate.pipeline_rows(
+                cal_ex, val_ex, lambda index, enc: LearnedReader(index, enc, span_model),
+                log=log, rows_file=rows_file)
+        # One fit for a first run and a resumed one alike, with the development questions
+        # over news when --news is given.
         dev = _news_rows(news, index_dir, span_model, log) if news else []
         calib = calibrate.fit(calibrate.with_news(fit_rows, dev), note=(
             f"{len(fit_rows)} questions on held-out SQuAD articles (+ generic off-topic)"
@@ -85,6 +88,7 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
         fitted = calibrate.report(calib, fit_rows, val_rows)
         if dev:
             fitted["news_dev"] = calibrate.score(calib, dev)
+            fitted["news_files"] = [str(p) for p in news]
         calib.fitted_on += f"; span model sha256 {span_model.sha256[:16]}"
         calib.save("extractive", model_dir / "calibration.json")
         report["calibration"] = fitted
@@ -137,6 +141,7 @@ def model_card(report: dict[str, Any]) -> str:
     cfg = t.get("config", {})
     d = t.get("data", {})
     encoder = cfg.get("encoder", DEFAULT_ENCODER)
+    news_files = (report.get("calibration") or {}).get("news_files", [])
     lines = [
         f"# Span reader: {encoder} + start/end head, trained on SQuAD (int8 ONNX)",
         "",
@@ -160,8 +165,8 @@ def model_card(report: dict[str, Any]) -> str:
         "```",
         f"rag train-reader --data ../shared/data/squad --out runs/reader --epochs "
         f"{cfg.get('epochs')} --max-steps {cfg.get('max_steps') or 0} --encoder {encoder}"
-        + (" --news eval/dev/dev.jsonl" if (report.get("calibration") or {}).get("news_dev")
-           else "") + " --ship",
+        + "".join(f" --news {' '.join(files)}" for files in [news_files] if files)
+        + " --ship",
         "```",
         f"Seeded (seed {cfg.get('seed')}): epochs {cfg.get('epochs')}, batch "
         f"{cfg.get('batch_size')}, AdamW lr {cfg.get('lr')} (warm-up "
