@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +59,40 @@ class HFTokenCounter:
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of each word piece in `text`."""
         return list(self._tok.encode(text, add_special_tokens=False).offsets)
+
+    @property
+    def _word_local(self) -> bool:
+        """Whether a word's pieces never depend on the text around it (BERT WordPiece)."""
+        return (type(self._tok.normalizer).__name__ in ("BertNormalizer", "NoneType")
+                and type(self._tok.pre_tokenizer).__name__ == "BertPreTokenizer"
+                and type(self._tok.model).__name__ == "WordPiece")
+
+    def span_counter(self, text: str, start: int) -> Callable[[int, int], int]:
+        """`count(text[s:e])` for spans of text[start:], from one pass over that text.
+
+        A chunker counts every sentence and then every chunk it joins them into: one
+        `encode` per span tokenised each character twice (a fifth of the time to chunk,
+        `rag bench`). With BERT's word pieces a span bounded by whitespace holds exactly
+        the pieces it would get alone, since each character is normalised on its own and
+        no piece crosses whitespace; other spans, and other tokenizers, are counted alone.
+        """
+        if not self._word_local:
+            return lambda s, e: self.count(text[s:e])
+        offsets = self._tok.encode(text[start:], add_special_tokens=False).offsets
+        starts = [a + start for a, _ in offsets]
+        ends = [b + start for _, b in offsets]
+        n = len(text)
+
+        def count(s: int, e: int) -> int:
+            if (s == start or text[s - 1] in _SPACES) and (e == n or text[e] in _SPACES):
+                return max(0, bisect_right(ends, e) - bisect_left(starts, s))
+            return self.count(text[s:e])
+
+        return count
+
+
+# Whitespace to every tokenizer (unlike "\x1c", which BERT's normaliser deletes).
+_SPACES = frozenset(" \t\n\r")
 
 
 class _CachedRe:
@@ -130,11 +165,13 @@ def _search_for_abbreviations(self: Any, text: str) -> str:
     """pysbd's `search_for_abbreviations_in_string`, skipping abbreviations not in `text`.
 
     pysbd runs a case-insensitive `findall` for every abbreviation whose letters occur
-    anywhere in the line (most short ones do, inside other words): about 40 % of the
-    splitting time. An abbreviation of letters only can match only where it follows
-    whitespace or the start, which one substring test on the lowered text settles; the
-    others (with a regex "." in them), and texts with characters that fold oddly, take
-    pysbd's own path. Same replacements in the same order, so the same output.
+    anywhere in the line (most short ones do, inside other words), then a `re.sub` per
+    match: about 40 % of the splitting time. Each of those substitutions only ever
+    replaces a "." right after the abbreviation where it follows whitespace or the start,
+    so for an abbreviation of letters only, one substring test of " abbr." on the lowered
+    text (and of "abbr." per match, in its own case) tells when it would change nothing.
+    The others (with a regex "." in them), and texts with characters that fold oddly,
+    take pysbd's own path. Same replacements in the same order, so the same output.
     """
     lowered = text.lower()
     exact = len(lowered) == len(text) and not _FOLD_ODD.intersection(text)
@@ -143,7 +180,8 @@ def _search_for_abbreviations(self: Any, text: str) -> str:
         stripped = abbr.strip()
         if stripped not in lowered:
             continue
-        if exact and stripped.isalpha() and stripped.isascii() and " " + stripped not in spaced:
+        letters = exact and stripped.isalpha() and stripped.isascii()
+        if letters and f" {stripped}." not in spaced:
             continue
         abbrev_match = _CACHED_RE.findall(rf"(?:^|\s|\r|\n){stripped}", text, re.IGNORECASE)
         if not abbrev_match:
@@ -151,8 +189,69 @@ def _search_for_abbreviations(self: Any, text: str) -> str:
         next_word_start = r"(?<={" + str(re.escape(stripped)) + "} ).{1}"
         char_array = _CACHED_RE.findall(next_word_start, text)
         for ind, match in enumerate(abbrev_match):
+            # "." only turns into "∯" here, so a site that is not in the text now never is.
+            if letters and match.strip() + "." not in text:
+                continue
             text = self.scan_for_replacements(text, match, ind, char_array)
     return text
+
+
+def _mark_after(text: str, mark: str, before: Callable[[str], bool]) -> bool:
+    """Whether some `mark` in `text` follows a character for which `before` holds."""
+    i = text.find(mark, 1)
+    while i != -1:
+        if before(text[i - 1]):
+            return True
+        i = text.find(mark, i + 1)
+    return False
+
+
+def _ascii_lower(char: str) -> bool:
+    return "a" <= char <= "z"
+
+
+def _list_needs() -> dict[str, tuple[str, Callable[[str], bool]]]:
+    """What each of pysbd's list-item patterns needs in a text to match at all.
+
+    Every alternative of these patterns ends in a digit or an a-z letter right before
+    "." or ")"; a text without one cannot match, and pysbd then changes nothing. The
+    four `findall`s scanned every paragraph for lists news rarely has: about a third of
+    pysbd's time once the abbreviation pass was fast (`rag bench` articles).
+    """
+    from pysbd.lists_item_replacer import ListItemReplacer as L
+
+    return {
+        L.NUMBERED_LIST_REGEX_1: (".", str.isdigit),  # isdigit: a superset of \d
+        L.NUMBERED_LIST_PARENS_REGEX: (")", str.isdigit),
+        L.ALPHABETICAL_LIST_WITH_PERIODS: (".", _ascii_lower),
+        L.ALPHABETICAL_LIST_WITH_PARENS: (")", _ascii_lower),
+    }
+
+
+def _patch_list_items() -> None:
+    """Let pysbd's list scans return at once on a text their patterns cannot match."""
+    from pysbd.lists_item_replacer import ListItemReplacer
+
+    needs = _list_needs()
+    scan, iterate = ListItemReplacer.scan_lists, ListItemReplacer.iterate_alphabet_array
+
+    def scan_lists(self: Any, regex1: str, regex2: str, replacement: str,
+                   strip: bool = False) -> None:
+        need = needs.get(regex1)
+        if need is None or _mark_after(self.text, *need):
+            scan(self, regex1, regex2, replacement, strip)
+
+    def iterate_alphabet_array(self: Any, regex: str, parens: bool = False,
+                               roman_numeral: bool = False) -> str:
+        need = needs.get(regex)
+        if need is None or _mark_after(self.text, *need):
+            return str(iterate(self, regex, parens, roman_numeral))
+        return str(self.text)
+
+    ListItemReplacer.pysbd_scan_lists = scan
+    ListItemReplacer.pysbd_iterate_alphabet_array = iterate
+    ListItemReplacer.scan_lists = scan_lists
+    ListItemReplacer.iterate_alphabet_array = iterate_alphabet_array
 
 
 @lru_cache(maxsize=1)
@@ -165,6 +264,7 @@ def _segmenter() -> Callable[[str], list[str]]:
     replacer = pysbd.abbreviation_replacer.AbbreviationReplacer
     replacer.pysbd_search_for_abbreviations = replacer.search_for_abbreviations_in_string
     replacer.search_for_abbreviations_in_string = _search_for_abbreviations
+    _patch_list_items()
     seg = pysbd.Segmenter(language="en", clean=False, char_span=False)
 
     def segment(text: str) -> list[str]:
@@ -286,7 +386,7 @@ class Chunker:
         return pieces
 
     def _fit(
-        self, text: str, group: Sequence[tuple[int, int, int]]
+        self, count: Callable[[int, int], int], group: Sequence[tuple[int, int, int]]
     ) -> list[tuple[Sequence[tuple[int, int, int]], int]]:
         """(group, token count) pieces of a group, halved until each fits `max_tokens`.
 
@@ -294,17 +394,20 @@ class Chunker:
         pieces can merge or split across a join without a space), so the joined text is
         counted again; a rare overflow splits the group rather than break the bound.
         """
-        n = self.counter.count(text[group[0][0] : group[-1][1]])
+        n = count(group[0][0], group[-1][1])
         if n <= self.max_tokens or len(group) == 1:
             return [(group, n)]
         mid = len(group) // 2
-        return self._fit(text, group[:mid]) + self._fit(text, group[mid:])
+        return self._fit(count, group[:mid]) + self._fit(count, group[mid:])
 
     def chunk(self, doc: Document) -> list[Chunk]:
         """Split a document's body into chunks; chunk text is an exact slice of the document."""
         units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
+        spans = getattr(self.counter, "span_counter", None)
+        count = (spans(doc.text, doc.body_start) if spans is not None
+                 else lambda s, e: self.counter.count(doc.text[s:e]))
         for s, e in split_sentences(doc.text, doc.body_start):
-            n = self.counter.count(doc.text[s:e])
+            n = count(s, e)
             if n > self.max_tokens:
                 units.extend(self._split_long(doc.text, s, e))
             else:
@@ -331,7 +434,7 @@ class Chunker:
         if current:
             groups.append(current)
         chunks = []
-        fitted = [piece for group in groups for piece in self._fit(doc.text, group)]
+        fitted = [piece for group in groups for piece in self._fit(count, group)]
         for ordinal, (group, n_tokens) in enumerate(fitted):
             start, end = group[0][0], group[-1][1]
             text = doc.text[start:end]

@@ -240,6 +240,9 @@ _TRICKY = [
     "He said \"Stop.\" She left.\tThen... nothing? Yes!", "Gov. Lee met Sen. Ho on Jan. 5.",
     "Dr. İnan met Gen. ſmith at 5 p.m. Then he left. PROF. Wu and Capt. Ng. agreed.",
     "The co. said Approx. 40 ppl. came, incl. the Ph.D. students of Univ. Hong Kong. Done.",
+    "Steps: 1. Dig. 2. Pour 3. Wait. Then 4) rest 5) go. a. one b. two c. three d) x e) y",
+    "(a) first (b) second (c) third. i. alpha ii. beta iii. gamma (iv) delta (v) Eps",
+    "Room 12. 13 people came at 9.30 a.m. on Jan. 2 (b) or (c). Vitamin C. No. 5).",
 ]
 
 
@@ -254,6 +257,7 @@ def test_fast_segmenter_matches_pysbd(name: str, monkeypatch: pytest.MonkeyPatch
     """The fast segmenter returns exactly what plain pysbd returns, per paragraph."""
     import pysbd
     import pysbd.abbreviation_replacer
+    import pysbd.lists_item_replacer
 
     from rag.chunking import _PARAGRAPH_RE, _segmenter
 
@@ -269,6 +273,22 @@ def test_fast_segmenter_matches_pysbd(name: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(replacer, "search_for_abbreviations_in_string",
                         replacer.pysbd_search_for_abbreviations)
     monkeypatch.setattr(pysbd.abbreviation_replacer, "re", re)
+    items = pysbd.lists_item_replacer.ListItemReplacer
+    monkeypatch.setattr(items, "scan_lists", items.pysbd_scan_lists)
+    monkeypatch.setattr(items, "iterate_alphabet_array", items.pysbd_iterate_alphabet_array)
     plain = pysbd.Segmenter(language="en", clean=False, char_span=False)
     for para, got in zip(paras, ours, strict=True):
         assert got == plain.segment(para), para
+
+
+def test_span_counts_from_one_pass_equal_counting_each_span_alone() -> None:
+    """The one-pass counter agrees with `count` on every span, word-bounded or not."""
+    counter = real_counter()
+    text = ("Head\n\nCafé déjà vu: 北京 and naïve\x1cjoin tabs\there, e-mail a@b.c!\n"
+            "Über-long antidisestablishmentarianism (x). 3.5% \u00a0nbsp\r\nend")
+    count = counter.span_counter(text, 6)
+    cuts = [i for i in range(6, len(text) + 1)]
+    for s in cuts:
+        for e in cuts:
+            if s < e:
+                assert count(s, e) == counter.count(text[s:e]), (s, e, text[s:e])
