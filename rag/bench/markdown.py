@@ -100,9 +100,9 @@ def _scale_markdown(report: dict[str, Any]) -> list[str]:
         "",
         "Latency in ms (p50 / p95), retrieval only (the query vector is given; query "
         "embedding is listed above). dense, BM25 and hybrid are `Retriever.search` calls "
-        "(top-10, including the SQLite fetch of the rows); hybrid = RRF of dense top-50 and "
-        "BM25 top-50. 'exact Flat' is a bare FAISS search over the same vectors, the reference "
-        "for recall@10. Build chunks/s excludes embedding (vectors are given).",
+        "(top-10, including the SQLite fetch of the rows); hybrid = convex fusion of dense "
+        "top-50 and BM25 top-50. 'exact Flat' is a bare FAISS search over the same vectors, "
+        "the reference for recall@10. Build chunks/s excludes embedding (vectors are given).",
         "",
         "| chunks | FAISS | build chunks/s | incremental add (s) | BM25 full build (s) | dense | "
         "exact Flat (FAISS alone) | BM25 | hybrid | recall@10 dense / hybrid | RSS B/chunk | "

@@ -31,7 +31,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax = axes[0]
     for key, label in (("dense", "dense: chosen FAISS index + row fetch"),
                        ("dense_exact", "exact Flat search alone"),
-                       ("bm25", "BM25 + row fetch"), ("hybrid", "hybrid (RRF) + row fetch")):
+                       ("bm25", "BM25 + row fetch"),
+                       ("hybrid", "hybrid (convex fusion) + row fetch")):
         ys = [lookup(r, "search", key, "p50") for _, r in rows]
         ax.plot(xs, ys, marker="o", label=label)
     ax.axhline(5, color="grey", linestyle=":", label="5 ms target")
