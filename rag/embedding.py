@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.metadata
 import json
@@ -219,9 +220,32 @@ class SentenceTransformerEmbedder:
                 offsets = enc["offset_mapping"][j][: len(tokens)]
                 pooled.append(pool_spans(tokens, offsets, spans[b + j]))
             del outputs
+        release_freed_memory()
         if self.progress:
             self.progress(len(texts))
         return vectors, pooled
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to call
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed since the last call back to the OS (glibc `malloc_trim`).
+
+    torch frees a batch's activations and token outputs to glibc's heaps, which keep them
+    resident and fragmented, so a torch build's resident size crept up batch by batch (a
+    500-chunk build: +200 to +375 MB left resident after it, peaks rising with it). A trim
+    after each batch keeps the build's peak at one batch's working set (~+200 MB, no
+    residue) at no measurable cost in speed (`rag bench`, torch backend).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def pool_spans(
