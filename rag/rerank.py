@@ -51,19 +51,17 @@ class CrossEncoderReranker:
     """Reorders the top `depth` hits by a cross-encoder's relevance logit."""
 
     def __init__(self, folder: Path | None = None, *, depth: int = 20, threads: int = 2) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        from rag.embedding import ort_session
 
         self.folder = folder or model_folder()
         self.depth = depth
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
         model = self.folder / "model.onnx"
-        self.session = ort.InferenceSession(str(model), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort_session(model, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
 

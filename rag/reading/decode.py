@@ -33,7 +33,14 @@ def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5) -
     i, j = np.indices(scores.shape)
     scores[(j < i) | (j - i >= MAX_ANSWER_TOKENS)] = -np.inf
     null = float(start[0] + end[0])
-    flat = np.argsort(scores, axis=None)[::-1][:k]
+    # Only the k best are wanted: a partial sort of the n*n band instead of a full one
+    # (a full argsort was ~2.5 ms a window, 5 % of an `ask`). Highest first; equal scores
+    # go later position first, so ties at the k-th score are settled the same every time.
+    values = scores.ravel()
+    top = min(k, values.size)
+    kth = values[np.argpartition(values, values.size - top)[values.size - top:]].min()
+    cand = np.flatnonzero(values >= kth if np.isfinite(kth) else np.isfinite(values))
+    flat = cand[np.lexsort((-cand, -values[cand]))][:k]
     out: list[Span] = []
     for f in flat:
         a, b = divmod(int(f), n)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import file_sha256 as sha256
+from rag.embedding import ort_session
 from rag.errors import RagError
 from rag.reading.decode import Span, best_spans, snap
 from rag.reading.windows import Window, Windower, batch
@@ -56,15 +57,7 @@ class SpanModel:
     @cached_property
     def session(self) -> Any:
         """The onnxruntime session (created on first use)."""
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(
-            str(self.folder / MODEL_FILE), opts, providers=["CPUExecutionProvider"]
-        )
+        return ort_session(self.folder / MODEL_FILE, self.threads)
 
     @cached_property
     def sha256(self) -> str:

@@ -101,6 +101,26 @@ def test_best_spans_respect_order_length_and_the_passage(windower: Windower) -> 
     assert MAX_ANSWER_TOKENS >= 10
 
 
+def test_best_spans_are_the_k_best_of_every_allowed_pair_ties_settled_alike(
+    windower: Windower,
+) -> None:
+    """The partial sort returns what ranking all allowed (start, end) pairs would."""
+    text = " ".join(f"word{i} and more." for i in range(60))
+    w = windower.windows("Which word?", text)[0]
+    ok = allowed(w)
+    ok[0] = False
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        start = rng.normal(size=len(w)).round(1 if trial % 2 else 6)  # many ties, or none
+        end = rng.normal(size=len(w)).round(1 if trial % 2 else 6)
+        pairs = [(start[a] + end[b], a * len(w) + b, a, b)
+                 for a in range(len(w)) for b in range(a, min(a + MAX_ANSWER_TOKENS, len(w)))
+                 if ok[a] and ok[b]]
+        want = [(int(w.offsets[a, 0]), int(w.offsets[b, 1]))
+                for _, _, a, b in sorted(pairs, reverse=True)[:5]]
+        assert [(s.start, s.end) for s in best_spans(w, start, end, k=5)] == want
+
+
 def test_squad_load_merges_dedupes_and_splits_by_article(tmp_path: Path) -> None:
     path = squad_file(tmp_path)
     (tmp_path / "dev-v1.1.json").write_text(path.read_text())  # the same questions again
