@@ -9,8 +9,9 @@ better than two independent vectors or term counts; it is also far slower, becau
 Measured with the 1,000 distractor articles of `rag eval --distractors`: on the development
 questions, reranking the top 20 fused chunks raised recall@5 from 0.918 to 0.959 and
 recall@1 from 0.735 to 0.918; on the gold set recall@5 0.887 -> 0.940 and answer F1
-0.476 -> 0.545, but `ask` p50 went from 79 ms to 1,363 ms on 2 idle cores, far over the
-150 ms budget, which is why it is off by default.
+0.476 -> 0.545, but `ask` p50 went from 79 ms to 1,363 ms on 2 idle cores (596 ms once
+onnxruntime's threads stopped spinning between sessions, `rag.embedding.ort_session`),
+still far over the 150 ms budget, which is why it is off by default.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     faiss_factory: str = AUTO_FACTORY
     top_k: int = Field(5, ge=1, le=100)
     # Optional cross-encoder rerank of the fused candidates ("none" or "cross-encoder"):
-    # better ranking among many related articles, ~1.3 s per question (rag/rerank.py).
+    # better ranking among many related articles, ~0.6 s per question on 2 cores (rag/rerank.py).
     rerank: str = "none"
     rerank_depth: int = Field(20, ge=1, le=100)
     reader: str = "extractive"
