@@ -140,6 +140,30 @@ def _segment(ids: np.ndarray, texts: Sequence[str]) -> Segment:
     return build_segment(ids, tokens.ids, tokens.vocab)
 
 
+def kth_largest(values: np.ndarray, k: int) -> float:
+    """The k-th largest of `values` (len > k), without partitioning all of them.
+
+    BM25 scores over a large segment are mostly ties (a few distinct term-frequency
+    parts), and `np.partition` over a million of them took 20 ms on average and up to
+    170 ms (`rag bench` at 1M chunks). The k-th largest of every 64th value can only be
+    lower than the true one (`values` holds at least k values at or above it), so the
+    true one is either that value, when fewer than k lie strictly above it, or the k-th
+    largest of the few that do.
+    """
+    n = len(values)
+    sample = values[:: SAMPLE_STRIDE]
+    if len(sample) <= k:
+        return float(np.partition(values, n - k)[n - k])
+    floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+    above = values[values > floor]
+    if len(above) < k:
+        return float(floor)
+    return float(np.partition(above, len(above) - k)[len(above) - k])
+
+
+SAMPLE_STRIDE = 64
+
+
 class SparseIndex:
     """BM25 over chunk texts: immutable segments minus a sorted array of deleted chunk ids.
 
@@ -295,7 +319,7 @@ class SparseIndex:
                 scores = kept
             # The k-th best score, then every chunk reaching it (ties included; the final
             # sort by (score, id) cuts them as a monolithic ranking would).
-            kth = np.partition(scores, len(scores) - k)[len(scores) - k] if len(scores) > k else 0
+            kth = kth_largest(scores, k) if len(scores) > k else 0
             hit = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
             found_scores.append(scores[hit].astype(np.float32))
             found_ids.append(seg.ids[hit])

@@ -272,3 +272,22 @@ def test_large_merges_run_in_the_background(tmp_path: Path,
     check_consistency(reopened)
     assert len(reopened.snapshot.sparse.segments) == 1
     reopened.close()
+
+
+def test_kth_largest_equals_a_full_sort_with_ties_and_without() -> None:
+    """The sampled k-th largest is exactly the sorted one, whatever the ties."""
+    from rag.sparse import SAMPLE_STRIDE, kth_largest
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n = int(rng.integers(2, 40 * SAMPLE_STRIDE))
+        k = int(rng.integers(1, min(n, 120)))
+        if trial % 3 == 0:  # a handful of distinct scores, as BM25 gives
+            values = rng.choice(rng.random(4), size=n)
+        elif trial % 3 == 1:  # mostly zeros with a few hits
+            values = np.where(rng.random(n) < 0.02, rng.random(n), 0.0)
+        else:
+            values = rng.random(n)
+        if n <= k:
+            continue
+        assert kth_largest(values, k) == np.sort(values)[n - k], (n, k, trial)
