@@ -51,6 +51,12 @@ class HFTokenCounter:
         self._tok = Tokenizer.from_file(tokenizer_json)
         self._tok.no_truncation()
         self._tok.no_padding()
+        # Whether a word's pieces never depend on the text around it (BERT WordPiece).
+        self._word_local = (
+            type(self._tok.normalizer).__name__ in ("BertNormalizer", "NoneType")
+            and type(self._tok.pre_tokenizer).__name__ == "BertPreTokenizer"
+            and type(self._tok.model).__name__ == "WordPiece"
+        )
 
     def count(self, text: str) -> int:
         """Number of word pieces in `text`, special tokens excluded."""
@@ -60,12 +66,6 @@ class HFTokenCounter:
         """Character span of each word piece in `text`."""
         return list(self._tok.encode(text, add_special_tokens=False).offsets)
 
-    @property
-    def _word_local(self) -> bool:
-        """Whether a word's pieces never depend on the text around it (BERT WordPiece)."""
-        return (type(self._tok.normalizer).__name__ in ("BertNormalizer", "NoneType")
-                and type(self._tok.pre_tokenizer).__name__ == "BertPreTokenizer"
-                and type(self._tok.model).__name__ == "WordPiece")
 
     def span_counter(self, text: str, start: int) -> Callable[[int, int], int]:
         """`count(text[s:e])` for spans of text[start:], from one pass over that text.

@@ -287,7 +287,7 @@ def test_span_counts_from_one_pass_equal_counting_each_span_alone() -> None:
     text = ("Head\n\nCafé déjà vu: 北京 and naïve\x1cjoin tabs\there, e-mail a@b.c!\n"
             "Über-long antidisestablishmentarianism (x). 3.5% \u00a0nbsp\r\nend")
     count = counter.span_counter(text, 6)
-    cuts = [i for i in range(6, len(text) + 1)]
+    cuts = range(6, len(text) + 1)
     for s in cuts:
         for e in cuts:
             if s < e:
