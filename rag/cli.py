@@ -237,7 +237,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"  [{c.source} {c.start}:{c.end}] {c.title or ''} {c.published or ''}".rstrip())
         print(f"    \"{c.quote}\"")
     t = answer.timings_ms
-    print(f"  ({t.get('total', 0):.0f} ms: retrieve {t.get('retrieve', 0):.0f}, "
+    rerank = f", rerank {t['rerank']:.0f}" if t.get("rerank") else ""
+    print(f"  ({t.get('total', 0):.0f} ms: retrieve {t.get('retrieve', 0):.0f}{rerank}, "
           f"read {t.get('read', 0):.0f})")
     return EXIT_OK
 
@@ -366,7 +367,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics["reranker"] = qa.reranker.model_id if qa.reranker else None
         notes = [
             f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)"
-            + (f", cross-encoder rerank of the top {qa.reranker.depth}" if qa.reranker else ""),
+            + (f", cross-encoder rerank of the top {qa.reranker.depth}"
+               + ("" if qa.reranker.always else " when the reader would abstain")
+               if qa.reranker else ""),
             f"abstention calibration: {qa.calibration.fitted_on} "
             f"(threshold {qa.calibration.threshold:.3f})",
             f"gold: {', '.join(str(p) for p in gold_paths)} ({len(gold)} questions)",

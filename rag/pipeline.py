@@ -201,32 +201,56 @@ class QA:
         hits = self.retriever.search(
             question, depth, mode=mode, filters=filters, query_vector=vector
         )
-        if self.reranker is not None:
-            hits = self.reranker.rerank(question, hits)
+        reranker = self.reranker
+        rerank_s = 0.0
+        if reranker is not None and reranker.always:
+            hits, rerank_s = self._rerank(question, hits)
         retrieved = time.perf_counter()
-        try:
-            readings = self.reader.read(question, hits[:READ_DEPTH])
-        except GeneratorUnavailable as exc:
-            if self.fallback is None:
-                raise
-            self.use_fallback(str(exc))
-            readings = self.reader.read(question, hits[:READ_DEPTH])
-        read = time.perf_counter()
+        readings = self._read(question, hits)
         answer = decide(
             question, hits[:top_k], readings, calibration or self.calibration,
             self.document_text, reader=self.reader.name,
         )
+        if reranker is not None and not reranker.always and answer.answer is None:
+            # A second look before saying "I don't know": rerank, and read again only if
+            # that changed which passages the reader sees (rag.rerank).
+            reranked, rerank_s = self._rerank(question, hits)
+            if [h.id for h in reranked[:READ_DEPTH]] != [h.id for h in hits[:READ_DEPTH]]:
+                readings = self._read(question, reranked)
+                answer = decide(
+                    question, reranked[:top_k], readings, calibration or self.calibration,
+                    self.document_text, reader=self.reader.name,
+                )
+            hits = reranked
         total = time.perf_counter()
         answer = replace(
             answer,
             timings_ms={
-                "retrieve": round((retrieved - started) * 1000, 2),
-                "read": round((read - retrieved) * 1000, 2),
+                "retrieve": round((retrieved - started - rerank_s) * 1000, 2),
+                "rerank": round(rerank_s * 1000, 2),
+                "read": round((total - retrieved - rerank_s) * 1000, 2),
                 "total": round((total - started) * 1000, 2),
             },
         )
         check_invariants(answer, self.document_text)
         return Trace(answer, hits[:top_k], readings)
+
+    def _rerank(self, question: str, hits: list[Hit]) -> tuple[list[Hit], float]:
+        """The hits in cross-encoder order, and the seconds that took."""
+        assert self.reranker is not None
+        started = time.perf_counter()
+        reranked = self.reranker.rerank(question, hits)
+        return reranked, time.perf_counter() - started
+
+    def _read(self, question: str, hits: list[Hit]) -> list[Reading]:
+        """The reader's proposals from the top READ_DEPTH hits (falling back if it dies)."""
+        try:
+            return self.reader.read(question, hits[:READ_DEPTH])
+        except GeneratorUnavailable as exc:
+            if self.fallback is None:
+                raise
+            self.use_fallback(str(exc))
+            return self.reader.read(question, hits[:READ_DEPTH])
 
 def make_reader(name: str, index: SearchIndex, encode: QueryEncoder, settings: Settings) -> Reader:
     """The reader named in settings: extractive (the learned span reader), rules (the
@@ -272,7 +296,7 @@ def make_qa(settings: Settings, *, reader: str | None = None, index: SearchIndex
         max_question_chars=settings.max_question_chars,
         default_top_k=settings.top_k,
         notify=notify,
-        reranker=make_reranker(settings.rerank, settings.rerank_depth),
+        reranker=make_reranker(settings.rerank, settings.rerank_depth, notify=notify),
     )
     if name in ("generative", "hybrid"):
         # The optional model must never stop the service: if it cannot start, or dies

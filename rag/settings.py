@@ -32,9 +32,10 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(40, ge=0)
     faiss_factory: str = AUTO_FACTORY
     top_k: int = Field(5, ge=1, le=100)
-    # Optional cross-encoder rerank of the fused candidates ("none" or "cross-encoder"):
-    # better ranking among many related articles, ~0.6 s per question on 2 cores (rag/rerank.py).
-    rerank: str = "none"
+    # Cross-encoder rerank of the fused candidates (rag/rerank.py): "auto" only as a second
+    # look when the reader would abstain, "cross-encoder" for every question (~0.6 s each on
+    # 2 cores), or "none".
+    rerank: str = "auto"
     rerank_depth: int = Field(20, ge=1, le=100)
     reader: str = "extractive"
     # Folder with span_reader.int8.onnx + tokenizer.json (default: the one shipped in rag).

