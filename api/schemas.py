@@ -162,6 +162,9 @@ class Ready(BaseModel):
         "model could not run here), and how to fix it")
     reader_model: str | None = Field(
         None, description="the learned reader's model file and sha256 (see its model card)")
+    reranker: str | None = Field(
+        None, description="the cross-encoder reranker's model file and sha256, how deep it "
+        "reranks and when it runs (RAG_RERANK); null when it is off or its model is absent")
 
 
 class ErrorOut(BaseModel):

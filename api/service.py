@@ -102,7 +102,16 @@ class Service:
             "reader": self.qa.reader.name,
             "reader_note": self.qa.fallback_reason,
             "reader_model": getattr(self.qa.reader, "model_id", None),
+            "reranker": _reranker(self.qa.reranker),
         }
+
+
+def _reranker(reranker: Any) -> str | None:
+    """The cross-encoder's model id and when it runs, or None without one."""
+    if reranker is None:
+        return None
+    when = "every question" if reranker.always else "second look when the reader would abstain"
+    return f"{reranker.model_id} (top {reranker.depth}; {when})"
 
 
 def get_service(request: Request) -> Service:

