@@ -113,6 +113,7 @@ def _result(item: GoldItem, trace: Trace) -> QuestionResult:
         retrieved=tuple(Span(h.source, h.start, h.end, h.text) for h in trace.hits),
         cited=tuple(Span(c.source, c.start, c.end, c.quote) for c in answer.citations),
         latency_ms=float(answer.timings_ms.get("total", 0.0)),
+        reranked=answer.timings_ms.get("rerank", 0.0) > 0,
     )
 
 

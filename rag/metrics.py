@@ -92,6 +92,7 @@ class QuestionResult:
     retrieved: tuple[Span, ...]
     cited: tuple[Span, ...]
     latency_ms: float
+    reranked: bool = False  # the cross-encoder ran for it (always, or as a second look)
 
     @property
     def abstained(self) -> bool:
@@ -474,6 +475,7 @@ def score(
                 "retrieved": retrieved_ok,
                 "retrieval_rank": rank,
                 "latency_ms": res.latency_ms,
+                "reranked": res.reranked,
                 "failure": failure,
             }
         )
@@ -499,6 +501,7 @@ def score(
         "abstention.f1": ab_f,
         "latency_ms.p50": percentile(latencies, 50),
         "latency_ms.p95": percentile(latencies, 95),
+        "reranked.share": _mean(float(by_id[g.id].reranked) for g in gold),
         "per_question": per_question,
         "by_type": _by_type(per_question, recall5),
     }

@@ -27,6 +27,7 @@ _HEADLINE = (
     ("abstention.f1", "Abstention F1"),
     ("latency_ms.p50", "Latency p50 (ms)"),
     ("latency_ms.p95", "Latency p95 (ms)"),
+    ("reranked.share", "Share reranked (second look)"),
 )
 _WORST_N = 10
 _MISSING = "—"

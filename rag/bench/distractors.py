@@ -218,7 +218,8 @@ if __name__ == "__main__":
 
 
 SWEEP_KEYS = ("retrieval.recall@1", "retrieval.recall@5", "retrieval.mrr", "answer.f1",
-              "abstention.f1", "citation.precision", "latency_ms.p50", "latency_ms.p95")
+              "abstention.f1", "citation.precision", "latency_ms.p50", "latency_ms.p95",
+              "reranked.share")
 
 
 def corpus_for(sizes: Sequence[int], corpus: Path = CORPUS) -> list[Document]:

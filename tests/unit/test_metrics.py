@@ -55,6 +55,7 @@ METRIC_KEYS = {
     "abstention.f1",
     "latency_ms.p50",
     "latency_ms.p95",
+    "reranked.share",
     "per_question",
     "by_type",
 }
@@ -87,8 +88,9 @@ def result(
     retrieved: tuple[Span, ...] = (),
     cited: tuple[Span, ...] = (),
     latency_ms: float = 10.0,
+    reranked: bool = False,
 ) -> QuestionResult:
-    return QuestionResult(qid, prediction, retrieved, cited, latency_ms)
+    return QuestionResult(qid, prediction, retrieved, cited, latency_ms, reranked)
 
 
 def test_corpus_offsets_are_as_commented() -> None:
@@ -309,7 +311,7 @@ def scenario() -> tuple[list[GoldItem], list[QuestionResult]]:
             cited=(span("b.txt", 25, 49),),
             latency_ms=20,
         ),
-        result("q3", None, latency_ms=30),  # abstains on an unanswerable question: right
+        result("q3", None, latency_ms=30, reranked=True),  # abstains, after a second look
         result("q4", "Paris", latency_ms=40),  # answers an unanswerable question: wrong
     ]
     return gold, results
@@ -338,6 +340,7 @@ def test_score_headline() -> None:
     assert m["abstention.f1"] == pytest.approx(2 / 3)
     assert m["latency_ms.p50"] == pytest.approx(25.0)
     assert m["latency_ms.p95"] == pytest.approx(38.5)
+    assert m["reranked.share"] == pytest.approx(0.25)  # q3 only
     json.dumps(m, allow_nan=False)  # metrics.json must be valid JSON
 
 
@@ -363,6 +366,7 @@ def test_score_per_question() -> None:
         "retrieved": True,
         "retrieval_rank": 2,
         "latency_ms": 10,
+            "reranked": False,
         "failure": None,
     }
     q2 = rows["q2"]
