@@ -15,8 +15,9 @@ better than two independent vectors or term counts; it is also far slower, becau
 - `none`: never.
 
 Measured on the 1,000-distractor index of `rag eval --distractors`, with 400 questions of
-held-out SQuAD articles (300 answerable, 100 unanswerable; articles neither the span model
-nor its calibration saw): recall@5 0.937 fused, 0.963 reranking every question, 0.957 with
+held-out SQuAD articles (300 answerable, 100 unanswerable, from the eight articles the span
+model never trained on: its val and calib articles, the latter also used to fit the
+calibration; never gold, dev or blind questions): recall@5 0.937 fused, 0.963 reranking every question, 0.957 with
 the second look, which ran on 25 % of the questions; `ask` p50 71 / 625 / 79 ms, p95
 104 / 695 / 740 ms. Reranking when the reader's confidence was below 0.5 or 0.6 instead
 (36 % / 42 % of the questions) gained nothing more. Chunks cost ~28 ms each to rerank on 2
