@@ -17,14 +17,16 @@ better than two independent vectors or term counts; it is also far slower, becau
 Measured on the 1,000-distractor index of `rag eval --distractors`, with 400 questions of
 held-out SQuAD articles (300 answerable, 100 unanswerable, from the eight articles the span
 model never trained on: its val and calib articles, the latter also used to fit the
-calibration; never gold, dev or blind questions): recall@5 0.937 fused, 0.963 reranking every question, 0.957 with
-the second look, which ran on 25 % of the questions; `ask` p50 71 / 625 / 79 ms, p95
-104 / 695 / 740 ms. Reranking when the reader's confidence was below 0.5 or 0.6 instead
-(36 % / 42 % of the questions) gained nothing more. Chunks cost ~28 ms each to rerank on 2
-cores; single best sentences (~12 ms each) ranked worse than whole chunks at the same cost,
-and so did chunks cut to 128 tokens (recall@5 0.883: the evidence is often past the cut) or
-prefixed with their article's title (0.973 against 0.977, on 299 held-out questions).
+calibration; never gold, dev or blind questions): recall@5 0.937 fused, 0.963 reranking
+every question, 0.957 with the second look, which ran on 25 % of the questions; `ask` p50
+71 / 625 / 79 ms, p95 104 / 695 / 740 ms. Reranking when the reader's confidence was below
+0.5 or 0.6 instead (36 % / 42 % of the questions) gained nothing more. Chunks cost ~28 ms
+each to rerank on 2 cores; single best sentences (~12 ms each) ranked worse than whole
+chunks at the same cost, and so did chunks cut to 128 tokens (recall@5 0.883: the evidence
+is often past the cut) or prefixed with their article's title (0.973 against 0.977, on 299
+held-out questions).
 """
+
 from __future__ import annotations
 
 import hashlib
