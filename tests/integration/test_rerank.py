@@ -43,15 +43,6 @@ def test_unrelated_passages_score_below_the_relevant_one(reranker: CrossEncoderR
     assert reranker.scores("anything", []).shape == (0,)
 
 
-def test_a_passage_scores_the_same_alone_and_among_others(reranker: CrossEncoderReranker) -> None:
-    question = "How much will the government spend on the institute?"
-    passage = "The government will earmark about HK$220 million for the institute."
-    others = ["A short line.", "A much longer passage about the weather and tides. " * 8]
-    alone = reranker.scores(question, [passage])[0]
-    together = reranker.scores(question, [others[1], passage, others[0]])
-    assert together[1] == pytest.approx(alone, abs=1e-6)
-
-
 def test_unknown_reranker_names_the_choices() -> None:
     assert make_reranker("none") is None
     with pytest.raises(RagError, match="one of none, auto, cross-encoder"):
