@@ -202,9 +202,9 @@ class QA:
             question, depth, mode=mode, filters=filters, query_vector=vector
         )
         reranker = self.reranker
-        rerank_s = 0.0
+        before_s = second_s = 0.0  # cross-encoder time before reading / in the second look
         if reranker is not None and reranker.always:
-            hits, rerank_s = self._rerank(question, hits)
+            hits, before_s = self._rerank(question, hits)
         retrieved = time.perf_counter()
         readings = self._read(question, hits)
         answer = decide(
@@ -214,7 +214,7 @@ class QA:
         if reranker is not None and not reranker.always and answer.answer is None:
             # A second look before saying "I don't know": rerank, and read again only if
             # that changed which passages the reader sees (rag.rerank).
-            reranked, rerank_s = self._rerank(question, hits)
+            reranked, second_s = self._rerank(question, hits)
             if [h.id for h in reranked[:READ_DEPTH]] != [h.id for h in hits[:READ_DEPTH]]:
                 readings = self._read(question, reranked)
                 answer = decide(
@@ -226,9 +226,9 @@ class QA:
         answer = replace(
             answer,
             timings_ms={
-                "retrieve": round((retrieved - started - rerank_s) * 1000, 2),
-                "rerank": round(rerank_s * 1000, 2),
-                "read": round((total - retrieved - rerank_s) * 1000, 2),
+                "retrieve": round((retrieved - started - before_s) * 1000, 2),
+                "rerank": round((before_s + second_s) * 1000, 2),
+                "read": round((total - retrieved - second_s) * 1000, 2),
                 "total": round((total - started) * 1000, 2),
             },
         )
