@@ -110,8 +110,7 @@ def _reranker(reranker: Any) -> str | None:
     """The cross-encoder's model id and when it runs, or None without one."""
     if reranker is None:
         return None
-    when = "every question" if reranker.always else "second look when the reader would abstain"
-    return f"{reranker.model_id} (top {reranker.depth}; {when})"
+    return f"{reranker.model_id} (top {reranker.depth}; {reranker.when})"
 
 
 def get_service(request: Request) -> Service:

@@ -367,8 +367,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         metrics["reranker"] = qa.reranker.model_id if qa.reranker else None
         notes = [
             f"reader: {qa.reader.name}; retrieval: hybrid (dense + BM25, convex fusion)"
-            + (f", cross-encoder rerank of the top {qa.reranker.depth}"
-               + ("" if qa.reranker.always else " when the reader would abstain")
+            + (f", cross-encoder rerank of the top {qa.reranker.depth} ({qa.reranker.when})"
                if qa.reranker else ""),
             f"abstention calibration: {qa.calibration.fitted_on} "
             f"(threshold {qa.calibration.threshold:.3f})",

@@ -206,21 +206,14 @@ class QA:
         if reranker is not None and reranker.always:
             hits, before_s = self._rerank(question, hits)
         retrieved = time.perf_counter()
-        readings = self._read(question, hits)
-        answer = decide(
-            question, hits[:top_k], readings, calibration or self.calibration,
-            self.document_text, reader=self.reader.name,
-        )
+        calibration = calibration or self.calibration
+        readings, answer = self._read_and_decide(question, hits, top_k, calibration)
         if reranker is not None and not reranker.always and answer.answer is None:
             # A second look before saying "I don't know": rerank, and read again only if
             # that changed which passages the reader sees (rag.rerank).
             reranked, second_s = self._rerank(question, hits)
             if [h.id for h in reranked[:READ_DEPTH]] != [h.id for h in hits[:READ_DEPTH]]:
-                readings = self._read(question, reranked)
-                answer = decide(
-                    question, reranked[:top_k], readings, calibration or self.calibration,
-                    self.document_text, reader=self.reader.name,
-                )
+                readings, answer = self._read_and_decide(question, reranked, top_k, calibration)
             hits = reranked
         total = time.perf_counter()
         answer = replace(
@@ -242,15 +235,20 @@ class QA:
         reranked = self.reranker.rerank(question, hits)
         return reranked, time.perf_counter() - started
 
-    def _read(self, question: str, hits: list[Hit]) -> list[Reading]:
-        """The reader's proposals from the top READ_DEPTH hits (falling back if it dies)."""
+    def _read_and_decide(self, question: str, hits: list[Hit], top_k: int,
+                         calibration: Calibration) -> tuple[list[Reading], Answer]:
+        """Read the top READ_DEPTH hits (falling back if the reader dies) and decide."""
         try:
-            return self.reader.read(question, hits[:READ_DEPTH])
+            readings = self.reader.read(question, hits[:READ_DEPTH])
         except GeneratorUnavailable as exc:
             if self.fallback is None:
                 raise
             self.use_fallback(str(exc))
-            return self.reader.read(question, hits[:READ_DEPTH])
+            readings = self.reader.read(question, hits[:READ_DEPTH])
+        answer = decide(question, hits[:top_k], readings, calibration, self.document_text,
+                        reader=self.reader.name)
+        return readings, answer
+
 
 def make_reader(name: str, index: SearchIndex, encode: QueryEncoder, settings: Settings) -> Reader:
     """The reader named in settings: extractive (the learned span reader), rules (the

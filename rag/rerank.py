@@ -90,6 +90,11 @@ class CrossEncoderReranker:
         self.sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
 
     @property
+    def when(self) -> str:
+        """When it runs, in words (for reports and /readyz)."""
+        return "every question" if self.always else "a second look when the reader would abstain"
+
+    @property
     def model_id(self) -> str:
         """Which weights rerank: the model file and its sha256."""
         return f"{PACKAGE}/reranker_en/model.onnx sha256:{self.sha256}"
