@@ -206,7 +206,6 @@ class QA:
         if reranker is not None and reranker.always:
             hits, before_s = self._rerank(question, hits)
         retrieved = time.perf_counter()
-        calibration = calibration or self.calibration
         readings, answer = self._read_and_decide(question, hits, top_k, calibration)
         if reranker is not None and not reranker.always and answer.answer is None:
             # A second look before saying "I don't know": rerank, and read again only if
@@ -236,7 +235,7 @@ class QA:
         return reranked, time.perf_counter() - started
 
     def _read_and_decide(self, question: str, hits: list[Hit], top_k: int,
-                         calibration: Calibration) -> tuple[list[Reading], Answer]:
+                         calibration: Calibration | None) -> tuple[list[Reading], Answer]:
         """Read the top READ_DEPTH hits (falling back if the reader dies) and decide."""
         try:
             readings = self.reader.read(question, hits[:READ_DEPTH])
@@ -245,8 +244,9 @@ class QA:
                 raise
             self.use_fallback(str(exc))
             readings = self.reader.read(question, hits[:READ_DEPTH])
-        answer = decide(question, hits[:top_k], readings, calibration, self.document_text,
-                        reader=self.reader.name)
+        # self.calibration is read only now: a fallback during the read replaces it.
+        answer = decide(question, hits[:top_k], readings, calibration or self.calibration,
+                        self.document_text, reader=self.reader.name)
         return readings, answer
 
 
