@@ -326,6 +326,20 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
 _BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
+def split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans (start, end) of the non-blank lines of text[start:end], whitespace trimmed."""
+    spans = []
+    for line in _LINE.finditer(text, start, end):
+        piece = line.group()
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((line.start() + lead, line.start() + len(piece.rstrip())))
+    return spans
+
+
+_LINE = re.compile(r"[^\n]+")
+
+
 def _chunk_id(source: str, start: int, text: str) -> str:
     return hashlib.sha256(f"{source}\0{start}\0{text}".encode()).hexdigest()[:24]
 
@@ -349,7 +363,10 @@ class Chunker:
     def params(self) -> dict[str, object]:
         """The parameters that decide chunk boundaries (recorded in the manifest)."""
         return {
-            "splitter": "pysbd-0.3.4+paragraphs",
+            # "+header-lines": the header is chunked too (an index built before has no
+            # header text in its chunks, so a rebuild re-chunks it; unchanged chunk texts
+            # keep their stored vectors).
+            "splitter": "pysbd-0.3.4+paragraphs+header-lines",
             "max_tokens": self.max_tokens,
             "overlap_tokens": self.overlap_tokens,
         }
@@ -401,12 +418,18 @@ class Chunker:
         return self._fit(count, group[:mid]) + self._fit(count, group[mid:])
 
     def chunk(self, doc: Document) -> list[Chunk]:
-        """Split a document's body into chunks; chunk text is an exact slice of the document."""
+        """Split a document (header lines, then body sentences) into chunks; chunk text is an
+        exact slice of the document."""
         units: list[tuple[int, int, int]] = []  # (start, end, n_tokens)
         spans = getattr(self.counter, "span_counter", None)
-        count = (spans(doc.text, doc.body_start) if spans is not None
+        count = (spans(doc.text, 0) if spans is not None
                  else lambda s, e: self.counter.count(doc.text[s:e]))
-        for s, e in split_sentences(doc.text, doc.body_start):
+        # The header is chunked too, one unit per line (its lines are fields, not prose),
+        # never merged with the body's first sentence: a headline often states the story's
+        # main fact, and the outlet, byline and date lines are what "who published it" or
+        # "when was it published" is answered from.
+        for s, e in [*split_lines(doc.text, 0, doc.body_start),
+                     *split_sentences(doc.text, doc.body_start)]:
             n = count(s, e)
             if n > self.max_tokens:
                 units.extend(self._split_long(doc.text, s, e))

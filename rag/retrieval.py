@@ -52,6 +52,7 @@ class Hit:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     rerank_score: float | None = None  # cross-encoder logit, when the rerank stage ran
+    body_start: int = 0  # where the article's body begins: text before it is its header
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class Retriever:
                     score=float(scored[i]),
                     dense_score=d[1] if d else None, bm25_score=s[1] if s else None,
                     dense_rank=d[0] if d else None, bm25_rank=s[0] if s else None,
+                    body_start=row.body_start,
                 )
             )
             if len(hits) == top_k:

@@ -128,6 +128,7 @@ class StoredChunk:
     text: str
     title: str | None
     published: str | None
+    body_start: int = 0  # where its document's body begins (text before it is the header)
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ class Store:
             marks = ",".join("?" * len(batch))
             for row in self.conn.execute(
                 f"""SELECT c.id, c.chunk_id, c.source, c.ordinal, c.start, c."end", c.text,
-                           d.title, d.published
+                           d.title, d.published, d.body_start
                     FROM chunks c JOIN documents d ON d.source = c.source
                     WHERE c.id IN ({marks})""",
                 batch,

@@ -120,7 +120,7 @@ def _stored_chunk(row: Sequence[Any]) -> StoredChunk:
 
 
 _CHUNK_COLUMNS = """c.id, c.chunk_id, c.source, c.ordinal, c.start, c."end", c.text,
-                    d.title, d.published"""
+                    d.title, d.published, d.body_start"""
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, dict[str, Any]]:

@@ -305,8 +305,13 @@ class ExtractiveReader:
     # ------------------------------------------------------------------ sentences
 
     def rank_sentences(self, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """Sentences of the top hits, best first (rag.reading.sentences)."""
-        return SentenceRanker(self.index, self.encode, self.read_hits).rank(question, hits)
+        """Sentences of the top hits' bodies, best first (rag.reading.sentences).
+
+        The rules were written for prose: a header's lines (a "date" label, an outlet, a
+        headline without a verb) are searched and cited, but these rules do not read them.
+        """
+        ranked = SentenceRanker(self.index, self.encode, self.read_hits).rank(question, hits)
+        return [s for s in ranked if s.start >= s.hit.body_start]
 
     # ------------------------------------------------------------------ spans
 

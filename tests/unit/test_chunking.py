@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import Chunk, Chunker, split_sentences
+from rag.chunking import Chunk, Chunker, split_lines, split_sentences
 from rag.documents import Document, read_document
 from tests.fakes import make_chunker, paragraphs_article, real_counter
 
@@ -48,6 +48,11 @@ DOCS["long-sentence"] = long_sentence_doc
 DOCS["short-sentences"] = short_sentences_doc
 
 
+def units(doc: Document) -> list[tuple[int, int]]:
+    """What the chunker packs: the header's lines, then the body's sentences."""
+    return split_lines(doc.text, 0, doc.body_start) + split_sentences(doc.text, doc.body_start)
+
+
 def check_invariants(doc: Document, chunks: list[Chunk], chunker: Chunker) -> None:
     """The properties every chunking must have, whatever the text."""
     assert chunks, "a document with a body must give at least one chunk"
@@ -57,15 +62,15 @@ def check_invariants(doc: Document, chunks: list[Chunk], chunker: Chunker) -> No
         assert c.source == doc.source
         assert doc.text[c.start : c.end] == c.text
         assert c.text == c.text.strip() and c.text
-        assert doc.body_start <= c.start < c.end <= len(doc.text)
+        assert 0 <= c.start < c.end <= len(doc.text)
         n_tokens = chunker.counter.count(c.text)
         assert n_tokens == c.n_tokens
         assert n_tokens <= chunker.max_tokens, (c.ordinal, n_tokens)
         for s, e in c.sentences:
             assert c.start <= s < e <= c.end
         covered[c.start : c.end] = b"\x01" * (c.end - c.start)
-    missing = [
-        i for i in range(doc.body_start, len(doc.text))
+    missing = [  # the header is chunked too
+        i for i in range(len(doc.text))
         if not doc.text[i].isspace() and not covered[i]
     ]
     assert not missing, f"uncovered text: {doc.text[missing[0]:missing[0] + 40]!r}"
@@ -86,7 +91,7 @@ def test_chunk_invariants(name: str) -> None:
 def test_cuts_fall_between_sentences_unless_a_sentence_is_too_long(name: str) -> None:
     doc = DOCS[name]()
     chunker = make_chunker()
-    sentences = split_sentences(doc.text, doc.body_start)
+    sentences = units(doc)
     too_long = [
         (s, e) for s, e in sentences if real_counter().count(doc.text[s:e]) > chunker.max_tokens
     ]
@@ -109,6 +114,17 @@ def test_seed_chunks_end_at_sentence_punctuation() -> None:
     for name in SEED_FILES:
         for c in chunker.chunk(seed(name)):
             assert re.search(r"[.!?][\"'”’)]?$", c.text), (name, c.ordinal, c.text[-40:])
+
+
+def test_the_header_is_chunked_line_by_line_before_the_body() -> None:
+    """The headline, date and outlet lines are searchable and citable, each its own unit."""
+    doc = seed("003_fcf2125f3a29daa1.txt")
+    first = make_chunker().chunk(doc)[0]
+    lines = [doc.text[s:e] for s, e in first.sentences if e <= doc.body_start]
+    assert lines[0].startswith("Sun Dong: The urban areas") and "GMT Eight" in lines
+    assert first.start == 0 and all("\n" not in line for line in lines)
+    # The body's first sentence starts a unit of its own, as when the header was skipped.
+    assert doc.body_start in {s for s, _ in first.sentences}
 
 
 def test_long_sentence_is_split_into_bounded_overlapping_pieces() -> None:
