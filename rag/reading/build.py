@@ -88,6 +88,7 @@ def train_reader(data: Path, out: Path, cfg: TrainConfig, *, calib_questions: in
         fitted = calibrate.report(calib, fit_rows, val_rows)
         if dev:
             fitted["news_dev"] = calibrate.score(calib, dev)
+            fitted["news_dev_cv"] = calibrate.cross_validated(fit_rows, dev)
             fitted["news_files"] = [str(p) for p in news]
         calib.fitted_on += f"; span model sha256 {span_model.sha256[:16]}"
         calib.save("extractive", model_dir / "calibration.json")
@@ -218,6 +219,12 @@ def model_card(report: dict[str, Any]) -> str:
                   f"(`--news`, {dev['n']} questions; repeated to weigh as much as SQuAD): on "
                   f"them, fitted, answer F1 {_pct(dev['answer_f1'])}, ranked F1 "
                   f"{_pct(dev['ranked_f1'])}, abstention F1 {_pct(dev['abstention_f1'])}."]
+        cv = (cal or {}).get("news_dev_cv")
+        if cv:
+            lines[-1] += (f" Held out ({cv['folds']}-fold cross-validation: each part decided "
+                          "by a calibration fitted without it): answer F1 "
+                          f"{_pct(cv['answer_f1'])}, ranked F1 {_pct(cv['ranked_f1'])}, "
+                          f"abstention F1 {_pct(cv['abstention_f1'])}.")
     m = report.get("model", {})
     lines += ["", "## File", f"- `{m.get('file')}`: {m.get('bytes', 0) / 1e6:.1f} MB, sha256 "
               f"`{m.get('sha256')}`", "- `tokenizer.json`: the encoder's WordPiece tokenizer.",

@@ -19,6 +19,7 @@ rows as unanswerable: SQuAD's unanswerable questions are all near-misses, never
 from __future__ import annotations
 
 import json
+import random
 import re
 import tempfile
 from collections.abc import Callable, Sequence
@@ -143,7 +144,12 @@ def score(calib: Calibration, rows: Sequence[Row]) -> dict[str, float]:
     """Overall F1 (answer earns F1, abstaining earns 1 if unanswerable), answer F1 on the
     answerable questions, abstention precision/recall/F1, ranking-only F1 (no abstain)."""
     conf, gains, unanswerable, proposed = _decisions(calib, rows)
-    answered = (conf >= calib.threshold) & proposed
+    return _summary((conf >= calib.threshold) & proposed, gains, unanswerable)
+
+
+def _summary(answered: np.ndarray, gains: np.ndarray, unanswerable: np.ndarray
+             ) -> dict[str, float]:
+    """The `score` metrics of per-question decisions (answered?, its F1, unanswerable?)."""
     overall = np.where(answered, gains, unanswerable.astype(float))
     w = share_weights(unanswerable)
     abstained = ~answered
@@ -160,8 +166,32 @@ def score(calib: Calibration, rows: Sequence[Row]) -> dict[str, float]:
         "abstention_precision": round(p, 4),
         "abstention_recall": round(r, 4),
         "abstention_f1": round(2 * p * r / (p + r) if p + r else 0.0, 4),
-        "n": len(rows),
+        "n": len(answered),
     }
+
+
+def cross_validated(squad_rows: Sequence[Row], news: Sequence[Row], folds: int = 5,
+                    seed: int = 0, names: Sequence[str] = NAMES) -> dict[str, float]:
+    """The news rows' score held out: each of `folds` parts is decided by a calibration
+    fitted on SQuAD plus the other parts (`with_news`), and the decisions are pooled.
+
+    The fitted calibration has seen every news row, so its score on them flatters it;
+    this is the honest number (on the development questions, 5 folds: answer F1 0.750
+    held out against 0.806 fitted), and it is how the news weight of `with_news` was
+    chosen (a tenth to twice SQuAD's weight: as much as SQuAD scored best held out).
+    """
+    order = list(range(len(news)))
+    random.Random(seed).shuffle(order)
+    answered = np.zeros(len(news), dtype=bool)
+    gains, unanswerable = np.zeros(len(news)), np.zeros(len(news), dtype=bool)
+    for k in range(folds):
+        part = order[k::folds]
+        held = set(part)
+        calib = fit(with_news(squad_rows, [news[i] for i in order if i not in held]), names)
+        conf, g, u, proposed = _decisions(calib, [news[i] for i in part])
+        answered[part], gains[part], unanswerable[part] = (
+            (conf >= calib.threshold) & proposed, g, u)
+    return {**_summary(answered, gains, unanswerable), "folds": folds}
 
 
 def ablation(fit_rows: Sequence[Row], test_rows: Sequence[Row],

@@ -171,6 +171,21 @@ def test_calibration_learns_from_a_separating_feature_and_abstains_below() -> No
     assert calibrate.score(calib, [_row(("right",), ("right", -3.0))])["answer_f1"] == 0.0
 
 
+def test_cross_validation_scores_every_news_row_once_by_a_fit_that_never_saw_it() -> None:
+    squad = []
+    for i in range(30):
+        squad.append(_row(("right",), ("right", 4.0 + i % 3), ("wrong", 1.0 - i % 2)))
+        squad.append(_row((), ("anything", -2.0 - i % 3)))
+    # News rows where the learned separation holds: held out, they are decided right.
+    news = [_row(("yes",), ("yes", 5.0)) for _ in range(8)] + [_row((), ("no", -4.0))] * 2
+    cv = calibrate.cross_validated(squad, news, folds=5)
+    assert cv["n"] == len(news) and cv["folds"] == 5
+    assert cv["answer_f1"] == 1.0 and cv["abstention_f1"] == 1.0
+    # A news row that contradicts everything else cannot be fitted away when held out.
+    odd = [*news, _row(("odd",), ("odd", -6.0))]
+    assert calibrate.cross_validated(squad, odd, folds=5)["answer_f1"] < 1.0
+
+
 def test_calibration_needs_right_and_wrong_candidates() -> None:
     with pytest.raises(ValueError, match="both right and wrong"):
         calibrate.fit([_row(("x",), ("x", 1.0))], names=("null_margin",))
