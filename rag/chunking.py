@@ -363,10 +363,12 @@ class Chunker:
     def params(self) -> dict[str, object]:
         """The parameters that decide chunk boundaries (recorded in the manifest)."""
         return {
-            # "+header-lines": the header is chunked too (an index built before has no
-            # header text in its chunks, so a rebuild re-chunks it; unchanged chunk texts
-            # keep their stored vectors).
-            "splitter": "pysbd-0.3.4+paragraphs+header-lines",
+            # Not bumped when the header began to be chunked (2026-12-08): an index built
+            # before keeps its chunks and its search stays valid, while a new "splitter"
+            # would refuse it until `rag index build`, which drops articles that are not in
+            # the folder it builds from. Its articles get header chunks when they change, or
+            # when the index is built afresh.
+            "splitter": "pysbd-0.3.4+paragraphs",
             "max_tokens": self.max_tokens,
             "overlap_tokens": self.overlap_tokens,
         }
