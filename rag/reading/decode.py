@@ -21,10 +21,8 @@ class Span:
     null: float  # [CLS] start + end logit of the same window
 
 
-def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5,
-               text: str | None = None) -> list[Span]:
-    """The `k` best spans of one window (end ≥ start, at most MAX_ANSWER_TOKENS long,
-    and, given the passage `text`, never across a line break)."""
+def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5) -> list[Span]:
+    """The `k` best spans of one window (end ≥ start, at most MAX_ANSWER_TOKENS long)."""
     ok = allowed(window)
     ok[0] = False
     n = len(window)
@@ -34,16 +32,6 @@ def best_spans(window: Window, start: np.ndarray, end: np.ndarray, k: int = 5,
     scores = s[:, None] + e[None, :]
     i, j = np.indices(scores.shape)
     scores[(j < i) | (j - i >= MAX_ANSWER_TOKENS)] = -np.inf
-    if text is not None and "\n" in text:
-        # Lines are the units of a news text (paragraphs, and a header's title, outlet and
-        # date fields): a span across a break joins two of them, e.g. a header's date with
-        # the outlet on the next line. SQuAD paragraphs have no breaks, so nothing learned
-        # is lost.
-        chars = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        breaks = np.cumsum(chars == ord("\n"))  # line number of each character
-        first = window.offsets[:n, 0]
-        line = np.where(first >= 0, breaks[np.clip(first, 0, len(text) - 1)], -1)
-        scores[line[:, None] != line[None, :]] = -np.inf
     null = float(start[0] + end[0])
     # Only the k best are wanted: a partial sort of the n*n band instead of a full one
     # (a full argsort was ~2.5 ms a window, 5 % of an `ask`). Highest first; equal scores

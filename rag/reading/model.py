@@ -82,8 +82,7 @@ class SpanModel:
         for text, ws in zip(texts, per_text, strict=True):
             row = []
             for w in ws:
-                best = best_spans(w, start[i], end[i], k, text)
-                spans = [replace(s, start=a, end=b) for s in best
+                spans = [replace(s, start=a, end=b) for s in best_spans(w, start[i], end[i], k)
                          for a, b in [snap(text, s.start, s.end)]]
                 row.append(Scored(w, spans, float(start[i][0] + end[i][0])))
                 i += 1

@@ -366,7 +366,7 @@ def test_score_per_question() -> None:
         "retrieved": True,
         "retrieval_rank": 2,
         "latency_ms": 10,
-            "reranked": False,
+        "reranked": False,
         "failure": None,
     }
     q2 = rows["q2"]

@@ -101,20 +101,6 @@ def test_best_spans_respect_order_length_and_the_passage(windower: Windower) -> 
     assert MAX_ANSWER_TOKENS >= 10
 
 
-def test_best_spans_never_cross_a_line_break(windower: Windower) -> None:
-    """A header's date line and the outlet on the next line are two fields, not one answer."""
-    text = "16:30 04/02/2026\navatar\nGMT Eight"
-    w = windower.windows("Which news agency published it?", text)[0]
-    start, end = np.zeros(len(w)), np.zeros(len(w))
-    first = w.first
-    last = max(i for i in range(len(w)) if w.offsets[i, 0] >= 0)
-    start[first], end[last] = 9.0, 9.0  # the model's best pair spans all three lines
-    spans = best_spans(w, start, end, k=5, text=text)
-    assert spans and all("\n" not in text[s.start: s.end] for s in spans)
-    crossing = best_spans(w, start, end, k=1)[0]  # without the text, nothing to respect
-    assert "\n" in text[crossing.start: crossing.end]
-
-
 def test_best_spans_are_the_k_best_of_every_allowed_pair_ties_settled_alike(
     windower: Windower,
 ) -> None:
